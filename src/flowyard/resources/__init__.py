@@ -1,0 +1,12 @@
+"""Resource kinds, declared as data: kind name -> model class."""
+
+from __future__ import annotations
+
+from flowyard.resources.base import API_VERSION, FlowModel, ObjectMeta, Resource
+from flowyard.resources.pipeline import Pipeline, PipelineSpec
+
+KINDS: dict[str, type[Resource]] = {  # type: ignore[type-arg]
+    "Pipeline": Pipeline,
+}
+
+__all__ = ["API_VERSION", "KINDS", "FlowModel", "ObjectMeta", "Pipeline", "PipelineSpec", "Resource"]
