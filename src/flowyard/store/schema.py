@@ -1,0 +1,190 @@
+"""The metadata tables as SQLAlchemy Core objects (the runtime's view of the schema).
+
+Migrations in `migrations/versions/` create these tables; a test checks that the migrated
+database and these definitions agree, so change both together.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator, TypeEngine
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes on every backend (SQLite keeps no zone, so store naive UTC there).
+
+    Naive datetimes passed in are taken to be UTC already.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is not None:
+            value = value.astimezone(UTC)
+            if dialect.name == "sqlite":
+                value = value.replace(tzinfo=None)
+        elif dialect.name != "sqlite":
+            value = value.replace(tzinfo=UTC)
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+def json_type() -> TypeEngine[Any]:
+    """JSON everywhere; JSONB on PostgreSQL so it can be indexed and compared."""
+    return JSON().with_variant(JSONB(), "postgresql")
+
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY, PostgreSQL gets a 64-bit identity.
+SEQ_TYPE = BigInteger().with_variant(Integer(), "sqlite")
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", String(128), nullable=False),
+    Column("namespace", String(253), nullable=False),
+    Column("pipeline_name", String(253), nullable=False),
+    Column("pipeline", json_type(), nullable=False),
+    Column("parameters", json_type(), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("options", json_type(), nullable=False),
+    Column("outputs", json_type(), nullable=False),
+    Column("error", Text(), nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("started_at", UTCDateTime(), nullable=True),
+    Column("finished_at", UTCDateTime(), nullable=True),
+    Column("driver_pid", Integer(), nullable=True),
+    Column("driver_host", String(253), nullable=True),
+    Column("labels", json_type(), nullable=False),
+    PrimaryKeyConstraint("id"),
+    Index(None, "namespace", "created_at"),
+    Index(None, "pipeline_name", "created_at"),
+    Index(None, "state"),
+)
+
+steps = Table(
+    "steps",
+    metadata,
+    Column("seq", SEQ_TYPE, autoincrement=True, nullable=False),
+    Column("run_id", String(128), ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    Column("step_id", String(512), nullable=False),
+    Column("name", String(253), nullable=False),
+    Column("iteration", Integer(), nullable=True),
+    Column("component", String(253), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("attempt", Integer(), nullable=False),
+    Column("started_at", UTCDateTime(), nullable=True),
+    Column("finished_at", UTCDateTime(), nullable=True),
+    Column("cache_hit", Boolean(), nullable=False),
+    Column("cache_key", String(128), nullable=True),
+    Column("inputs", json_type(), nullable=False),
+    Column("outputs", json_type(), nullable=False),
+    Column("input_artifacts", json_type(), nullable=False),
+    Column("output_artifacts", json_type(), nullable=False),
+    Column("exit_code", Integer(), nullable=True),
+    Column("error", Text(), nullable=True),
+    Column("log_path", Text(), nullable=True),
+    Column("log_digest", String(128), nullable=True),
+    Column("resources", json_type(), nullable=False),
+    Column("pid", Integer(), nullable=True),
+    PrimaryKeyConstraint("seq"),
+    # Also serves lookups by run_id alone (leftmost prefix), so no separate steps(run_id) index.
+    UniqueConstraint("run_id", "step_id"),
+)
+
+step_inputs = Table(
+    "step_inputs",
+    metadata,
+    Column("run_id", String(128), nullable=False),
+    Column("step_id", String(512), nullable=False),
+    Column("name", String(253), nullable=False),
+    Column("artifact_id", String(128), nullable=False),
+    PrimaryKeyConstraint("run_id", "step_id", "name"),
+    ForeignKeyConstraint(
+        ["run_id", "step_id"], ["steps.run_id", "steps.step_id"], ondelete="CASCADE"
+    ),
+    Index(None, "artifact_id"),
+)
+
+artifacts = Table(
+    "artifacts",
+    metadata,
+    Column("id", String(128), nullable=False),
+    Column("run_id", String(128), ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    Column("step_id", String(512), nullable=False),
+    Column("name", String(253), nullable=False),
+    Column("type", String(128), nullable=False),
+    Column("digest", String(80), nullable=False),
+    Column("size", BigInteger(), nullable=False),
+    Column("is_tree", Boolean(), nullable=False),
+    Column("uri", Text(), nullable=False),
+    Column("metadata", json_type(), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    PrimaryKeyConstraint("id"),
+    Index(None, "digest"),
+    Index(None, "run_id"),
+)
+
+cache_entries = Table(
+    "cache_entries",
+    metadata,
+    Column("key", String(128), nullable=False),
+    Column("run_id", String(128), ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    Column("step_id", String(512), nullable=False),
+    Column("outputs", json_type(), nullable=False),
+    Column("output_artifacts", json_type(), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    PrimaryKeyConstraint("key"),
+    Index(None, "run_id"),
+)
+
+resources = Table(
+    "resources",
+    metadata,
+    Column("kind", String(64), nullable=False),
+    Column("namespace", String(253), nullable=False),
+    Column("name", String(253), nullable=False),
+    Column("generation", Integer(), nullable=False),
+    Column("body", json_type(), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    PrimaryKeyConstraint("kind", "namespace", "name"),
+)
