@@ -3,10 +3,21 @@
 from __future__ import annotations
 
 from flowyard.resources.base import API_VERSION, FlowModel, ObjectMeta, Resource
+from flowyard.resources.inference_graph import InferenceGraph
 from flowyard.resources.pipeline import Pipeline, PipelineSpec
 
 KINDS: dict[str, type[Resource]] = {  # type: ignore[type-arg]
     "Pipeline": Pipeline,
+    "InferenceGraph": InferenceGraph,
 }
 
-__all__ = ["API_VERSION", "KINDS", "FlowModel", "ObjectMeta", "Pipeline", "PipelineSpec", "Resource"]
+__all__ = [
+    "API_VERSION",
+    "KINDS",
+    "FlowModel",
+    "InferenceGraph",
+    "ObjectMeta",
+    "Pipeline",
+    "PipelineSpec",
+    "Resource",
+]

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import re
-from typing import Any, ClassVar, Generic, Literal, TypeVar
+from typing import Any, ClassVar, Final, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 
-API_VERSION = "flowyard.dev/v1alpha1"
+API_VERSION: Final = "flowyard.dev/v1alpha1"  # Final: mypy sees the Literal type
 DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
 
@@ -82,7 +82,8 @@ class Resource(FlowModel, Generic[SpecT]):
         body.pop("apiVersion", None)
         body.pop("kind", None)
         out: dict[str, Any] = {"apiVersion": self.api_version, "kind": self.kind}
-        out["metadata"] = self.metadata.model_dump(mode="json", by_alias=True, exclude_defaults=True)
+        meta = self.metadata.model_dump(mode="json", by_alias=True, exclude_defaults=True)
+        out["metadata"] = meta
         out["metadata"]["name"] = self.metadata.name
         if self.metadata.namespace != "default" or "namespace" in self.metadata.model_fields_set:
             out["metadata"]["namespace"] = self.metadata.namespace

@@ -54,7 +54,9 @@ def _parse_duration(value: Any) -> Any:
     if isinstance(value, str):
         match = _DURATION.match(value)
         if not match:
-            raise ValueError("a duration is seconds (30) or a string like '500ms', '30s', '5m', '2h'")
+            raise ValueError(
+                "a duration is seconds (30) or a string like '500ms', '30s', '5m', '2h'"
+            )
         return float(match.group(1)) * _UNIT[match.group(2)]
     return value
 
@@ -164,7 +166,8 @@ class Component(FlowModel):
 
 def _shorthand_value(value: Any) -> Any:
     # A bare scalar or list is a literal; a mapping must say which source it is.
-    if not isinstance(value, dict):
+    # A Ref built in Python is already a source, not a literal.
+    if not isinstance(value, dict | Ref):
         return {"value": value}
     return value
 

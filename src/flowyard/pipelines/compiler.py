@@ -1,0 +1,232 @@
+"""Turn a traced @dsl.pipeline into the `Pipeline` resource the engine runs.
+
+The compiler builds plain camelCase data (what the YAML form holds) and validates it with
+the resource model, so an SDK pipeline and a hand-written YAML one go through the same gate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from pydantic import ValidationError
+
+from flowyard.errors import InvalidInput, PipelineInvalid, Problem
+from flowyard.pipelines.sdk_components import BaseComponent, ContainerComponent, PythonComponent
+from flowyard.pipelines.sdk_pipeline import PipelineDef, Traced, pipeline, trace_pipeline
+from flowyard.pipelines.sdk_placeholders import (
+    CollectedOutput,
+    Cond,
+    LoopItem,
+    ParameterRef,
+    Placeholder,
+    RunStatus,
+    TaskOutput,
+)
+from flowyard.pipelines.sdk_scopes import Branch
+from flowyard.pipelines.sdk_task import Task
+from flowyard.pipelines.sdk_types import Port
+from flowyard.resources.pipeline import Pipeline, PythonImpl
+
+
+def compile_pipeline(func: PipelineDef | Callable[..., Any],
+                     parameters: Mapping[str, Any] | None = None) -> Pipeline:
+    """Compile a @dsl.pipeline (or a plain pipeline function) to a Pipeline resource.
+
+    parameters: new defaults for pipeline parameters (unknown names are errors).
+    """
+    definition = func if isinstance(func, PipelineDef) else pipeline(func)
+    traced = trace_pipeline(definition, parameters)
+    return validate(to_data(traced), definition.site)
+
+
+def to_data(traced: Traced) -> dict[str, Any]:
+    """The resource as plain data (the YAML shape), before validation."""
+    definition, trace = traced.pipeline, traced.trace
+    exit_task = trace.exit.task if trace.exit else None
+    components: dict[str, Any] = {}
+    for name, comp in trace.components:
+        assert isinstance(comp, BaseComponent)
+        components[name] = _component(comp)
+    steps = [_step(task, exit_task) for task in trace.tasks if task is not exit_task]
+    spec: dict[str, Any] = {}
+    if definition.description:
+        spec["description"] = definition.description
+    if traced.parameters:
+        spec["parameters"] = [_parameter(p) for p in traced.parameters]
+    spec["components"] = components
+    spec["steps"] = steps
+    if exit_task is not None:
+        spec["onExit"] = _step(exit_task, exit_task)
+    outputs = _outputs(traced.returned, definition)
+    if outputs:
+        spec["outputs"] = outputs
+    if definition.parallelism is not None:
+        spec["parallelism"] = definition.parallelism
+    if definition.deadline is not None:
+        spec["deadline"] = definition.deadline
+    return {"apiVersion": "flowyard.dev/v1alpha1", "kind": "Pipeline",
+            "metadata": {"name": definition.name}, "spec": spec}
+
+
+def validate(data: dict[str, Any], site: str) -> Pipeline:
+    try:
+        return Pipeline.model_validate(data)
+    except ValidationError as exc:
+        problems = [Problem(message=err["msg"], field=".".join(str(p) for p in err["loc"]),
+                            file=site, value=err.get("input"))
+                    for err in exc.errors()]
+        raise PipelineInvalid(problems) from exc
+
+
+def _parameter(port: Port) -> dict[str, Any]:
+    out: dict[str, Any] = {"name": port.name, "type": port.type}
+    if port.has_default:
+        out["default"] = port.default
+    return out
+
+
+def _interface(ports: list[Port]) -> dict[str, Any]:
+    params = [_parameter(p) for p in ports if p.kind in ("param", "status")]
+    artifacts = [{"name": p.name, "type": p.type} for p in ports if p.kind == "artifact"]
+    out: dict[str, Any] = {}
+    if params:
+        out["parameters"] = params
+    if artifacts:
+        out["artifacts"] = artifacts
+    return out
+
+
+def _component(comp: BaseComponent) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if comp.description:
+        out["description"] = comp.description
+    for key, ports in (("inputs", comp.inputs), ("outputs", comp.outputs)):
+        interface = _interface(ports)
+        if interface:
+            out[key] = interface
+    if isinstance(comp, PythonComponent):
+        python: dict[str, Any] = {"function": comp.func_name, "source": comp.source}
+        if comp.packages:
+            python["packages"] = comp.packages
+        if comp.base_image and "base_image" in PythonImpl.model_fields:
+            python["baseImage"] = comp.base_image
+        out["python"] = python
+    elif isinstance(comp, ContainerComponent):
+        container: dict[str, Any] = {"image": comp.spec.image}
+        for key in ("command", "args", "env"):
+            if getattr(comp.spec, key):
+                container[key] = getattr(comp.spec, key)
+        out["container"] = container
+    return out
+
+
+def _step(task: Task, exit_task: Task | None) -> dict[str, Any]:
+    step: dict[str, Any] = {"name": task.name, "component": task.trace.component_name(
+        task.component)}
+    if task.arguments:
+        step["arguments"] = {k: _ref(v, task, exit_task) for k, v in task.arguments.items()}
+    if task.depends_on:
+        for other in task.depends_on:
+            if other is exit_task:
+                raise InvalidInput(f"{task.site}: task {task.name!r} runs after the exit task "
+                                   f"{other.name!r}, which always runs last")
+        step["after"] = [t.name for t in task.depends_on]
+    loop = task.loop
+    if loop is not None:
+        step["forEach"] = _ref(loop.items, task, exit_task)
+        if loop.parallelism is not None:
+            step["parallelism"] = loop.parallelism
+    conds = [s.cond for s in task.scopes if isinstance(s, Branch)]
+    if conds:
+        step["when"] = _when(conds, task, exit_task)
+    opts = task.options
+    if opts.retry is not None:
+        step["retry"] = opts.retry
+    if opts.timeout is not None:
+        step["timeout"] = opts.timeout
+    cache = opts.cache if opts.cache is not None else task.component.cache
+    if not cache:
+        step["cache"] = False
+    if opts.resources:
+        step["resources"] = dict(opts.resources)
+    if opts.display_name is not None:
+        step["displayName"] = opts.display_name
+    return step
+
+
+def _ref(value: Any, task: Task, exit_task: Task | None) -> dict[str, Any]:
+    if isinstance(value, ParameterRef):
+        return {"parameter": value.name}
+    if isinstance(value, TaskOutput):
+        if value.task is exit_task and task is not exit_task:
+            raise InvalidInput(f"{task.site}: task {task.name!r} uses "
+                               f"{value.describe()}, but the exit task runs last")
+        return {"step": value.task.name, "output": value.name}
+    if isinstance(value, CollectedOutput):
+        return {"step": value.output.task.name, "output": value.output.name, "collect": True}
+    if isinstance(value, LoopItem):
+        return {"item": True if value.key is None else value.key}
+    if isinstance(value, RunStatus):
+        if task is not exit_task:
+            raise InvalidInput(f"{task.site}: task {task.name!r} gets "
+                               "dsl.PipelineTaskFinalStatus(), which only the exit task of a "
+                               "dsl.ExitHandler can receive",
+                               hint="pass the task to `with dsl.ExitHandler(task):`")
+        return {"runStatus": True}
+    if isinstance(value, Placeholder):
+        raise InvalidInput(f"{task.site}: {value.describe()} cannot be an argument")
+    return {"value": list(value) if isinstance(value, tuple) else value}
+
+
+def _cond(cond: Cond, task: Task, exit_task: Task | None) -> dict[str, Any]:
+    if cond.op in ("all", "any"):
+        return {cond.op: [_cond(c, task, exit_task) for c in cond.parts]}
+    if cond.op == "not":
+        return {"not": _cond(cond.parts[0], task, exit_task)}
+    left, right = cond.parts
+    return {"op": cond.op, "left": _ref(left, task, exit_task),
+            "right": _ref(right, task, exit_task)}
+
+
+def _when(conds: list[Cond], task: Task, exit_task: Task | None) -> dict[str, Any]:
+    if len(conds) == 1:
+        return _cond(conds[0], task, exit_task)
+    # Nested blocks: one flat `all` of every block's conjuncts.
+    parts: list[Cond] = []
+    for cond in conds:
+        parts.extend(cond.parts if cond.op == "all" else (cond,))
+    return {"all": [_cond(c, task, exit_task) for c in parts]}
+
+
+def _outputs(returned: Any, definition: PipelineDef) -> dict[str, Any]:
+    if returned is None:
+        return {}
+    if isinstance(returned, Task):
+        returned = returned.output
+    if hasattr(returned, "_asdict"):
+        items: dict[str, Any] = dict(returned._asdict())
+    elif isinstance(returned, dict):
+        items = dict(returned)
+    else:
+        items = {"Output": returned}
+    out: dict[str, Any] = {}
+    for name, value in items.items():
+        if isinstance(value, Task):
+            value = value.output
+        if not isinstance(value, TaskOutput | CollectedOutput | ParameterRef):
+            raise InvalidInput(f"{definition.site}: pipeline {definition.func_name!r} returns "
+                               f"{value!r} as output {name!r}; a pipeline returns task outputs "
+                               "(task.output), a NamedTuple or dict of them, or None")
+        if isinstance(value, TaskOutput) and value.task.loop is not None:
+            raise InvalidInput(f"{definition.site}: pipeline {definition.func_name!r} returns "
+                               f"{value.describe()}, which is produced inside a "
+                               "dsl.ParallelFor", hint="return dsl.Collected(...) of it")
+        if isinstance(value, ParameterRef):
+            out[name] = {"parameter": value.name}
+        elif isinstance(value, CollectedOutput):
+            out[name] = {"step": value.output.task.name, "output": value.output.name,
+                         "collect": True}
+        else:
+            out[name] = {"step": value.task.name, "output": value.name}
+    return out
