@@ -144,22 +144,35 @@ class Parameter(FlowModel):
 class EndpointProtocol(StrEnum):
     V2 = "v2"
     SELDON = "seldon"
+    GRPC = "grpc"
+    """V2 over gRPC; the url is grpc://host:port."""
 
 
 class Endpoint(FlowModel):
     """Where a REMOTE node's server answers."""
 
-    url: str = Field(description="base URL, e.g. http://10.0.0.5:8080")
-    protocol: EndpointProtocol = EndpointProtocol.V2
+    url: str = Field(description="http://10.0.0.5:8080, or grpc://10.0.0.5:8081 for gRPC")
+    protocol: EndpointProtocol | None = None
     model_name: str | None = Field(default=None, description="V2 model; default the node name")
     timeout: float = Field(default=10.0, gt=0)
 
     @field_validator("url")
     @classmethod
-    def _http(cls, value: str) -> str:
-        if not re.match(r"^https?://[^/\s]+", value):
-            raise ValueError("an endpoint url starts with http:// or https:// and a host")
+    def _url(cls, value: str) -> str:
+        if not re.match(r"^(https?|grpc)://[^/\s]+", value):
+            raise ValueError("an endpoint url is http://host:port, https://host:port or "
+                             "grpc://host:port")
         return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _protocol_fits(self) -> Endpoint:
+        grpc_url = self.url.startswith("grpc://")
+        if self.protocol is None:
+            self.protocol = EndpointProtocol.GRPC if grpc_url else EndpointProtocol.V2
+        elif grpc_url != (self.protocol is EndpointProtocol.GRPC):
+            raise ValueError(f"protocol {self.protocol.value!r} does not fit url {self.url!r}: "
+                             "grpc:// urls use protocol grpc, http(s):// urls v2 or seldon")
+        return self
 
 
 class Batching(FlowModel):
@@ -314,25 +327,53 @@ def _node_problems(path: str, node: Node, seen: dict[str, str]) -> list[Problem]
             out.append(Problem(f"RANDOM_ABTEST routes between exactly 2 children ({n} given)",
                                f"{path}.children"))
         ratio = node.params().get("ratioA", 0.5)
-        if not isinstance(ratio, int | float) or isinstance(ratio, bool) or not 0 <= ratio <= 1:
+        if not _unit_interval(ratio):
             out.append(Problem("ratioA is the share of traffic for the first child",
                                f"{path}.parameters.ratioA", value=ratio,
                                allowed="a FLOAT between 0 and 1"))
     if impl is Implementation.EPSILON_GREEDY:
         eps = node.params().get("epsilon", 0.1)
-        if not isinstance(eps, int | float) or isinstance(eps, bool) or not 0 <= eps <= 1:
+        if not _unit_interval(eps):
             out.append(Problem("epsilon is the exploration probability",
                                f"{path}.parameters.epsilon", value=eps,
                                allowed="a FLOAT between 0 and 1"))
     return out
 
 
+def _unit_interval(value: Any) -> bool:
+    """A number (or numeric string, as Seldon writes parameters) between 0 and 1."""
+    if isinstance(value, bool):
+        return False
+    try:
+        return 0.0 <= float(value) <= 1.0
+    except (TypeError, ValueError):
+        return False
+
+
 class GraphProblems(ValueError):
-    """Raised inside validation; carries located problems so a loader can list each one."""
+    """Raised inside validation; carries located problems so a loader can list each one.
+
+    A loader finds it as `error["ctx"]["error"]` of the pydantic error at `spec`, and
+    `located()` gives each problem's path below `spec` as a loc tuple.
+    """
 
     def __init__(self, problems: list[Problem]) -> None:
         self.problems = problems
         super().__init__("; ".join(p.render() for p in problems))
+
+    def located(self) -> list[tuple[tuple[str | int, ...], Problem]]:
+        out: list[tuple[tuple[str | int, ...], Problem]] = []
+        for problem in self.problems:
+            loc: list[str | int] = []
+            for name, index in _FIELD_STEP.findall(problem.field):
+                if index == "*":
+                    break  # a problem about all items: report it at the list
+                loc.append(int(index) if index else name)
+            out.append((tuple(loc), problem))
+        return out
+
+
+_FIELD_STEP = re.compile(r"([^.\[\]]+)|\[(\d+|\*)\]")
 
 
 class InferenceGraph(Resource[InferenceGraphSpec]):

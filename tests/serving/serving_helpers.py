@@ -1,0 +1,125 @@
+"""Helpers shared by the serving tests (imported by name; fixtures live in conftest.py)."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from flowyard.resources.inference_graph import InferenceGraph
+from flowyard.serving import parse_graph
+
+HERE = Path(__file__).parent
+COMPONENTS = str(HERE / "components.py")
+IRIS_ROW = [5.1, 3.5, 1.4, 0.2]
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_http(url: str, timeout: float = 30.0,
+              ok: Callable[[Any], bool] = lambda r: r.status_code < 500, proc: Any = None) -> Any:
+    """Poll `url` until `ok(response)`; fail fast when `proc` has exited."""
+    import time
+
+    import requests
+
+    deadline, last = time.monotonic() + timeout, ""
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode} before {url} answered")
+        try:
+            response = requests.get(url, timeout=2)
+            if ok(response):
+                return response
+            last = f"HTTP {response.status_code}"
+        except requests.RequestException as exc:
+            last = repr(exc)
+        time.sleep(0.05)
+    raise TimeoutError(f"{url} not ready after {timeout}s: {last}")
+
+
+def graph_of(spec: dict[str, Any], name: str = "g") -> InferenceGraph:
+    return parse_graph({"apiVersion": "flowyard.dev/v1alpha1", "kind": "InferenceGraph",
+                        "metadata": {"name": name}, "spec": spec})
+
+
+def single(node: dict[str, Any]) -> dict[str, Any]:
+    return {"predictors": [{"name": "main", "graph": node}]}
+
+
+def py_node(name: str, cls: str, ntype: str = "MODEL", **extra: Any) -> dict[str, Any]:
+    return {"name": name, "type": ntype, "className": f"{COMPONENTS}:{cls}", **extra}
+
+
+class AsgiClient:
+    """A synchronous client for an ASGI app in this process (httpx's ASGI transport on one
+    persistent event loop, so background tasks such as shadows keep running)."""
+
+    def __init__(self, app: Any) -> None:
+        import asyncio
+
+        import httpx
+
+        self.runner = asyncio.Runner()
+        self.client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                        base_url="http://testserver")
+
+    def request(self, method: str, url: str, **kw: Any) -> Any:
+        return self.runner.run(self.client.request(method, url, **kw))
+
+    def get(self, url: str, **kw: Any) -> Any:
+        return self.request("GET", url, **kw)
+
+    def post(self, url: str, **kw: Any) -> Any:
+        return self.request("POST", url, **kw)
+
+    def close(self) -> None:
+        self.runner.run(self.client.aclose())
+        self.runner.close()
+
+
+class LiveServer:
+    def __init__(self, url: str, host_port: str, proc: subprocess.Popen[bytes],
+                 log: Path) -> None:
+        self.url, self.host_port, self.proc, self.log = url, host_port, proc, log
+        self.grpc = ""
+
+
+def start_server(graph: dict[str, Any], folder: Path, port: int, *extra: str) -> LiveServer:
+    path = folder / "graph.yaml"
+    path.write_text(yaml.safe_dump(graph))
+    log = folder / "server.log"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "flowyard.serving", str(path), "--port", str(port),
+         "--state-dir", str(folder / "state"), "--cache-dir", str(folder / "cache"), *extra],
+        stdout=subprocess.DEVNULL, stderr=log.open("w"))
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(f"{url}/v2/health/live", timeout=30, ok=lambda r: r.status_code == 200,
+                  proc=proc)
+    except Exception:
+        proc.kill()
+        proc.wait()
+        raise RuntimeError(f"server did not start: {log.read_text()}") from None
+    return LiveServer(url, f"127.0.0.1:{port}", proc, log)
+
+
+def stop_server(server: LiveServer) -> None:
+    server.proc.terminate()
+    try:
+        server.proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        server.proc.kill()
+        server.proc.wait()
+
+
