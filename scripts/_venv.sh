@@ -1,0 +1,32 @@
+# Shared by scripts/quickstart and scripts/test: make .venv (or $VENV) and install into it.
+# Usage: . scripts/_venv.sh; ensure_venv "EXTRAS"
+# Set SKIP_INSTALL=1 to reuse an existing virtualenv as it is (fast re-runs).
+
+VENV=${VENV:-.venv}
+PYTHON=${PYTHON:-python3}
+
+ensure_venv() {
+    local extras=$1
+    if ! command -v "$PYTHON" >/dev/null 2>&1; then
+        echo "error: $PYTHON not found; install Python 3.11 or newer (or set PYTHON=...)" >&2
+        exit 2
+    fi
+    if ! "$PYTHON" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)'; then
+        echo "error: Flowyard needs Python 3.11+, $PYTHON is $("$PYTHON" -V 2>&1)" >&2
+        echo "  hint: PYTHON=python3.11 $0" >&2
+        exit 2
+    fi
+    if [ ! -x "$VENV/bin/python" ]; then
+        echo "==> creating $VENV ($("$PYTHON" -V 2>&1))" >&2
+        if ! "$PYTHON" -m venv "$VENV"; then
+            echo "error: could not create a virtualenv with $PYTHON -m venv" >&2
+            echo "  hint: on Debian/Ubuntu: sudo apt-get install python3-venv" >&2
+            exit 2
+        fi
+    fi
+    if [ "${SKIP_INSTALL:-0}" != "1" ]; then
+        echo "==> installing flowyard[$extras] into $VENV" >&2
+        "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip
+        "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e ".[$extras]"
+    fi
+}

@@ -1,0 +1,103 @@
+"""`flowyard` entry point: assembles the commands and owns the error contract.
+
+Known errors (`FlowyardError`) print `headline: message` and a hint on stderr, no
+traceback, and exit with the error's `exit_code`. Anything else is a bug: "Internal error"
+with the traceback, exit 1. `FLOWYARD_DEBUG=1` shows tracebacks for every error.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from typing import Annotated
+
+import typer
+
+from flowyard import __version__
+from flowyard.cli import compile as compile_cmd
+from flowyard.cli import run as run_cmd
+from flowyard.cli import runs as runs_cmd
+from flowyard.cli import validate as validate_cmd
+from flowyard.errors import FlowyardError
+
+ISSUES_URL = "https://github.com/flowyard/flowyard/issues"
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"flowyard {__version__}")
+        raise typer.Exit()
+
+
+def build_app() -> typer.Typer:
+    app = typer.Typer(
+        name="flowyard",
+        help="Flowyard: ML pipelines in Python, on a laptop first.",
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+        context_settings={"help_option_names": ["-h", "--help"]},
+    )
+
+    @app.callback()
+    def root(
+        version: Annotated[
+            bool,
+            typer.Option("--version", callback=_version_callback, is_eager=True,
+                         help="Show the version and exit."),
+        ] = False,
+    ) -> None:
+        """Flowyard: ML pipelines in Python, on a laptop first."""
+
+    @app.command("version")
+    def version_command() -> None:
+        """Show the Flowyard and Python versions."""
+        typer.echo(f"flowyard {__version__} (Python {sys.version.split()[0]})")
+
+    app.command("run")(run_cmd.run_command)
+    app.command("compile")(compile_cmd.compile_command)
+    app.command("validate")(validate_cmd.validate_command)
+    app.add_typer(runs_cmd.app, name="runs")
+    return app
+
+
+app = build_app()
+
+
+def _debug() -> bool:
+    return os.environ.get("FLOWYARD_DEBUG", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def report_error(exc: FlowyardError) -> None:
+    """`headline: message` and the hint, on stderr."""
+    lines = exc.message.splitlines() or [""]
+    sys.stderr.write(f"{exc.headline}: {lines[0]}\n")
+    for line in lines[1:]:
+        sys.stderr.write(f"  {line}\n")
+    if exc.hint:
+        sys.stderr.write(f"  hint: {exc.hint}\n")
+    sys.stderr.flush()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the CLI; exits the process with the command's exit code."""
+    try:
+        app(args=argv, prog_name="flowyard")
+    except FlowyardError as exc:
+        if _debug():
+            traceback.print_exc()
+        report_error(exc)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        sys.stderr.write("Interrupted\n")
+        sys.exit(130)
+    except Exception as exc:
+        sys.stderr.write(f"Internal error: {type(exc).__name__}: {exc}\n")
+        traceback.print_exc()
+        sys.stderr.write(f"This is a bug in Flowyard; please report it at {ISSUES_URL}\n")
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

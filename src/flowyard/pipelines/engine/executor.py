@@ -1,0 +1,361 @@
+"""What one step attempt does inside its own process (a fork of the zygote).
+
+The child gets a *task* (plain JSON data built by the scheduler), runs the Python function or
+the container command, ingests its output artifacts into the object store itself (so hashing
+and uploading happen in parallel across steps), writes a result JSON atomically and exits.
+This module is imported by the zygote before any fork, so it imports only the standard
+library and the tiny artifact classes; the object store is loaded by the zygote once.
+"""
+
+from __future__ import annotations
+import __future__
+
+import json
+import linecache
+import os
+import sys
+import traceback
+from pathlib import Path
+from types import CodeType
+from typing import Any
+
+from flowyard.pipelines.artifacts import ARTIFACT_CLASSES, Artifact, Metrics
+
+_ANNOTATIONS_FLAG = __future__.annotations.compiler_flag
+_STORES: dict[tuple[str, str], Any] = {}
+_CODE: dict[tuple[str, str], CodeType] = {}
+
+
+class StepError(Exception):
+    """A step failed for a reason worth one line in the record (no traceback needed)."""
+
+
+def compile_source(function: str, source: str) -> CodeType:
+    """Compile a component once per zygote; annotations are never evaluated."""
+    key = (function, source)
+    code = _CODE.get(key)
+    if code is None:
+        filename = f"<component {function}>"
+        code = compile(source, filename, "exec", flags=_ANNOTATIONS_FLAG, dont_inherit=True)
+        # Lets tracebacks in the step log show the component's source lines.
+        linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+        _CODE[key] = code
+    return code
+
+
+def is_local_url(url: str) -> bool:
+    return "://" not in url or url.startswith("file://")
+
+
+def get_store(spec: dict[str, Any]) -> Any:
+    """One ObjectStore per URL; local ones are built in the zygote and inherited by forks."""
+    key = (spec["url"], spec["cache_dir"])
+    store = _STORES.get(key)
+    if store is None:
+        from flowyard.store.objects import ObjectStore
+
+        store = ObjectStore(spec["url"], cache_dir=Path(spec["cache_dir"]),
+                            storage_options=spec.get("storage_options") or None)
+        _STORES[key] = store
+    return store
+
+
+def check_type(value: Any, type_name: str) -> Any:
+    """Return `value` if it fits the declared parameter type (ints widen to float)."""
+    if type_name == "float" and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    ok = {
+        "str": lambda v: isinstance(v, str),
+        "int": lambda v: isinstance(v, int) and not isinstance(v, bool),
+        "float": lambda v: isinstance(v, float),
+        "bool": lambda v: isinstance(v, bool),
+        "list": lambda v: isinstance(v, list | tuple),
+        "dict": lambda v: isinstance(v, dict),
+    }.get(type_name, lambda v: True)(value)
+    if not ok:
+        raise TypeError(f"expected {type_name}, got {type(value).__name__} {value!r}")
+    return list(value) if isinstance(value, tuple) else value
+
+
+def parse_text(text: str, type_name: str) -> Any:
+    """An output parameter written to a file by a container command."""
+    if type_name == "str":
+        return text[:-1] if text.endswith("\n") else text
+    stripped = text.strip()
+    if type_name == "int":
+        return int(stripped)
+    if type_name == "float":
+        return float(stripped)
+    if type_name == "bool":
+        if stripped.lower() in ("true", "1", "yes"):
+            return True
+        if stripped.lower() in ("false", "0", "no", ""):
+            return False
+        raise ValueError(f"not a bool: {stripped!r}")
+    return check_type(json.loads(stripped), type_name)
+
+
+def _input_artifact(spec: dict[str, Any], work: Path, store: Any) -> Artifact:
+    cls = ARTIFACT_CLASSES.get(spec["type"], Artifact)
+    if spec.get("is_tree"):
+        dest = work / "inputs" / f"{spec['name']}-{spec['digest'][7:19]}"
+        if not dest.exists():
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            store.materialize(spec["digest"], dest)
+        path = str(dest)
+    else:
+        path = str(store.local_path(spec["digest"]))
+    return cls(name=spec["name"], uri=spec.get("uri", ""), metadata=spec.get("metadata"),
+               path=path)
+
+
+def _outputs_from_return(value: Any, outputs: dict[str, str]) -> dict[str, Any]:
+    if not outputs:
+        return {}
+    names = list(outputs)
+    if names == ["Output"]:
+        values = {"Output": value}
+    elif isinstance(value, dict):
+        values = {n: value[n] for n in names if n in value}
+    elif hasattr(value, "_fields"):
+        values = {n: getattr(value, n) for n in names if hasattr(value, n)}
+    elif isinstance(value, tuple | list) and len(value) == len(names):
+        values = dict(zip(names, value, strict=True))
+    else:
+        raise StepError(f"the function must return the outputs {names} "
+                        f"(a NamedTuple or dict), got {type(value).__name__}")
+    result: dict[str, Any] = {}
+    for name in names:
+        if name not in values:
+            raise StepError(f"the return value has no output {name!r}")
+        try:
+            result[name] = check_type(values[name], outputs[name])
+        except TypeError as exc:
+            raise StepError(f"output {name!r}: {exc}") from None
+    return result
+
+
+def _run_python(task: dict[str, Any], code: CodeType, work: Path,
+                outs: dict[str, Artifact], store: Any) -> dict[str, Any]:
+    python = task["python"]
+    namespace: dict[str, Any] = {"__name__": "__flowyard_component__"}
+    exec(code, namespace)
+    function = namespace.get(python["function"])
+    if not callable(function):
+        raise StepError(f"the component source defines no function {python['function']!r}")
+    kwargs: dict[str, Any] = dict(task["parameters"])
+    for name, spec in task["input_artifacts"].items():
+        if isinstance(spec, list):
+            kwargs[name] = [_input_artifact(s, work, store) for s in spec]
+        else:
+            kwargs[name] = _input_artifact(spec, work, store)
+    kwargs.update(outs)
+    value = function(**kwargs)
+    return _outputs_from_return(value, task["output_parameters"])
+
+
+def _substitute(text: str, values: dict[str, str]) -> str:
+    if "{{" not in text:
+        return text
+    for key, value in values.items():
+        text = text.replace(key, value)
+    return text
+
+
+def _run_container(task: dict[str, Any], work: Path, outs: dict[str, Artifact],
+                   store: Any) -> dict[str, Any]:
+    import subprocess
+
+    spec = task["container"]
+    values: dict[str, str] = {}
+    for name, value in task["parameters"].items():
+        values[f"{{{{inputs.parameters.{name}}}}}"] = (
+            value if isinstance(value, str) else json.dumps(value))
+    for name, art in task["input_artifacts"].items():
+        if isinstance(art, list):
+            paths = [_input_artifact(a, work, store).path for a in art]
+            values[f"{{{{inputs.artifacts.{name}.path}}}}"] = json.dumps(paths)
+        else:
+            values[f"{{{{inputs.artifacts.{name}.path}}}}"] = _input_artifact(art, work,
+                                                                              store).path
+    param_dir = work / "parameters"
+    param_dir.mkdir(parents=True, exist_ok=True)
+    for name in task["output_parameters"]:
+        values[f"{{{{outputs.parameters.{name}.path}}}}"] = str(param_dir / name)
+    for name, art in outs.items():
+        values[f"{{{{outputs.artifacts.{name}.path}}}}"] = art.path
+    argv = [_substitute(a, values) for a in [*spec["command"], *spec["args"]]]
+    print(f"flowyard: warning: image {spec['image']!r} is not used locally; running "
+          f"{argv[:1]} in the host environment", flush=True)
+    if not argv:
+        raise StepError("the container component has no command or args to run")
+    env = {**os.environ, **spec.get("env", {})}
+    sys.stdout.flush()
+    sys.stderr.flush()
+    code = subprocess.call(argv, env=env, cwd=str(work))
+    if code != 0:
+        raise StepError(f"command {argv[0]!r} exited with code {code}")
+    result: dict[str, Any] = {}
+    for name, type_name in task["output_parameters"].items():
+        path = param_dir / name
+        if not path.exists():
+            raise StepError(f"output parameter {name!r} was not written to {path}")
+        try:
+            result[name] = parse_text(path.read_text(encoding="utf-8"), type_name)
+        except (ValueError, TypeError) as exc:
+            raise StepError(f"output parameter {name!r} is not a valid {type_name}: "
+                            f"{exc}") from None
+    return result
+
+
+def _ingest(outs: dict[str, Artifact], store: Any) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for name, art in outs.items():
+        if isinstance(art, Metrics) and not os.path.exists(art.path):
+            art.write()
+        if not os.path.exists(art.path):
+            raise StepError(f"output artifact {name!r} was not written to {art.path}")
+        is_tree = os.path.isdir(art.path)
+        info = store.put_path(art.path, move=True)
+        found[name] = {"digest": info.digest, "size": info.size, "is_tree": is_tree,
+                       "type": type(art).TYPE, "metadata": _jsonable(art.metadata)}
+    return found
+
+
+def _jsonable(value: dict[str, Any]) -> dict[str, Any]:
+    try:
+        json.dumps(value)
+        return value
+    except (TypeError, ValueError):
+        cleaned: dict[str, Any] = json.loads(json.dumps(value, default=repr))
+        return cleaned
+
+
+def _write_result(path: str, result: dict[str, Any]) -> None:
+    # Raw os calls: a forked child pays a page fault for every page it touches, and the
+    # buffered-file machinery touches many (175 faults vs 40 measured).
+    data = json.dumps(result, default=repr).encode()
+    tmp = f"{path}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+
+
+_SMALL_LOG = 256 * 1024
+
+
+def _store_log(store: Any, path: str) -> str:
+    """Copy the step log into the object store (small logs without a 1 MiB copy buffer)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        data = os.read(fd, _SMALL_LOG + 1)
+    finally:
+        os.close(fd)
+    if len(data) > _SMALL_LOG:
+        return str(store.put_file(path).digest)
+    known = _KNOWN_BLOBS.get((id(store), data))
+    if known is not None:
+        return known
+    return str(store.put_bytes(data).digest)
+
+
+_KNOWN_BLOBS: dict[tuple[int, bytes], str] = {}
+
+
+def remember_headers(store: Any) -> None:
+    """Store the logs of quiet steps (just the attempt header) once, in the zygote.
+
+    Most logs of small steps are exactly `--- attempt N ---`; children forked later find
+    the digest here instead of hashing and probing the store (~80 page faults each).
+    """
+    for attempt in range(1, 4):
+        data = f"--- attempt {attempt} ---\n".encode()
+        _KNOWN_BLOBS[(id(store), data)] = str(store.put_bytes(data).digest)
+
+
+_INLINE_MAX = 3800   # a "done" line must fit one atomic pipe write (PIPE_BUF is 4096)
+
+
+def report_done(report_fd: int, rid: str, task: dict[str, Any], result: dict[str, Any]) -> None:
+    """Tell the driver the result before exiting: one atomic write on the zygote's pipe.
+
+    Results too big for one atomic write go to the task's result file (tmp + rename) and the
+    line only points at it.
+    """
+    pid = os.getpid()
+    line = json.dumps({"id": rid, "event": "done", "pid": pid, "result": result}, default=repr)
+    if len(line) > _INLINE_MAX:
+        _write_result(task["result"], result)
+        line = json.dumps({"id": rid, "event": "done", "pid": pid, "file": task["result"]})
+    os.write(report_fd, line.encode() + b"\n")
+
+
+def failure(error: str) -> dict[str, Any]:
+    return {"ok": False, "outputs": {}, "artifacts": {}, "error": error}
+
+
+_NO_WORK = Path("/nonexistent/flowyard-no-work-folder")
+
+
+def _uses_work(task: dict[str, Any]) -> bool:
+    return bool(task["output_artifacts"] or task["input_artifacts"] or task.get("container"))
+
+
+def run_task(task: dict[str, Any], code: CodeType | None) -> dict[str, Any]:
+    """Run one attempt; fds 1/2 already point at the step log. Returns the result."""
+    # A Path (or even os.path.isdir) costs ~100 page faults in a fresh fork; most steps
+    # never need their work folder, so it is only touched when there are files to place.
+    work = Path(task["work"]) if _uses_work(task) else _NO_WORK
+    result: dict[str, Any] = {"ok": False, "outputs": {}, "artifacts": {}, "error": None}
+    store: Any = None
+    try:
+        store = get_store(task["objects"])
+        outs: dict[str, Artifact] = {}
+        if task["output_artifacts"]:
+            out_dir = work / "outputs"
+            out_dir.mkdir(parents=True, exist_ok=True)
+            for name, type_name in task["output_artifacts"].items():
+                cls = ARTIFACT_CLASSES.get(type_name, Artifact)
+                outs[name] = cls(name=name, path=str(out_dir / name))
+        if task.get("container"):
+            result["outputs"] = _run_container(task, work, outs, store)
+        else:
+            assert code is not None
+            result["outputs"] = _run_python(task, code, work, outs, store)
+        result["artifacts"] = _ingest(outs, store)
+        result["ok"] = True
+        if work is not _NO_WORK and os.path.isdir(work):   # kept after a failure
+            import shutil
+
+            shutil.rmtree(work, ignore_errors=True)
+    except StepError as exc:
+        print(f"flowyard: step failed: {exc}", file=sys.stderr)
+        result["error"] = str(exc)
+    except SystemExit as exc:
+        code_ = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        if code_ == 0:
+            result["error"] = "the function called sys.exit(0) before returning"
+        else:
+            result["error"] = f"the function called sys.exit({exc.code!r})"
+        print(f"flowyard: step failed: {result['error']}", file=sys.stderr)
+    except BaseException as exc:  # the whole point is to report any failure of user code
+        traceback.print_exc()
+        last = traceback.extract_tb(exc.__traceback__)[-1:]
+        where = f" ({last[0].filename}:{last[0].lineno})" if last else ""
+        result["error"] = f"{type(exc).__name__}: {exc}{where}"
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
+    if store is not None:
+        try:
+            result["log_digest"] = _store_log(store, task["log"])
+        except Exception as exc:  # the result matters more than the log copy
+            result["log_error"] = str(exc)
+    return result

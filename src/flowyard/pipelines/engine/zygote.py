@@ -1,0 +1,338 @@
+"""The warm process every step attempt is forked from: `python -m flowyard.pipelines.engine.zygote`.
+
+The driver starts it with a SOCK_SEQPACKET socket (`--tasks FD`) on which the zygote keeps
+*spare* children, forked in advance, blocked in read(). The driver sends each task as one
+record, `<id> <task-json>` (or `<id> @<file>` for huge ones): the kernel hands it to exactly
+one idle spare, so starting a step costs one wake-up and neither a fork nor a zygote
+round trip. The spare tells the zygote which task it took (so the zygote can kill it and
+fork a replacement), runs it and writes its result to the driver itself.
+
+On stdin, one line each (from the driver):
+
+    W <component-key> <json>   compile this component here so later spares inherit it
+    K <id> <signal>            signal that task's process group
+    X                          exit (as does EOF on stdin)
+
+On stdout, JSON lines (the zygote's and its children's):
+
+    {"event": "ready", "pid": 41}                                 the zygote, once
+    {"id": "7", "event": "done", "pid": 4242, "result": {...}}    a child, before it exits
+    {"id": "7", "event": "exit", "pid": 4242, "code": 0, "signal": null}   after a reap
+
+Each child is its own process group, so a timeout or cancel kills the step and everything
+it started; leftovers of a finished step are killed when it is reaped (a container's
+processes end with it). The zygote is a child subreaper, so orphaned grandchildren are
+reaped here instead of lingering as zombies. It exits, killing its children's process
+groups, when stdin closes (the driver died or closed the pool) or on SIGTERM (its
+parent-death signal); idle spares exit when the driver's end of the task socket closes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import errno
+import json
+import os
+import selectors
+import signal
+import sys
+from typing import Any
+
+from flowyard.pipelines.engine import executor
+
+_PR_SET_PDEATHSIG = 1
+_PR_SET_CHILD_SUBREAPER = 36
+_SPARES = 2
+_MAX_RECORD = 1 << 20   # the driver sends bigger tasks as a file
+_SAMPLE_RESULT = {"id": "1", "event": "done", "pid": 1,
+                  "result": {"ok": True, "outputs": {"x": [1, 2.5, "s", None]},
+                             "artifacts": {}, "error": None, "log_digest": "d"}}
+_LIBC: list[Any] = []
+
+
+def _prctl(option: int, value: int) -> None:
+    try:
+        if not _LIBC:
+            _LIBC.append(ctypes.CDLL(None, use_errno=True))
+        _LIBC[0].prctl(option, value, 0, 0, 0)
+    except (OSError, AttributeError):  # not Linux: stdin EOF still stops us
+        pass
+
+
+def _preload() -> None:
+    # Imported once here so that no fork pays for it. Not `subprocess`: it imports
+    # `threading`, whose at-fork hook doubles the cost of every fork (0.4 -> 0.8 ms);
+    # container steps import it in their own child instead.
+    import traceback  # noqa: F401
+
+    import blake3  # noqa: F401
+
+    with contextlib.suppress(ImportError):
+        import flowyard.store.objects  # noqa: F401
+
+
+class Zygote:
+    def __init__(self, tasks_fd: int) -> None:
+        self.tasks_fd = tasks_fd
+        self.children: dict[int, str] = {}   # pid -> task id, for spares that took one
+        self.by_id: dict[str, int] = {}
+        self.spares: set[int] = set()         # idle spares, blocked on the task socket
+        self.pending_kills: dict[str, int] = {}
+        self.buffer = b""
+        self.busy_buffer = b""
+        self.stopping = False
+        self.pid = os.getpid()
+        self.null_fd = os.open(os.devnull, os.O_RDONLY)
+        self.selector = selectors.DefaultSelector()
+        self.wake_r, self.wake_w = os.pipe()
+        self.busy_r, self.busy_w = os.pipe()  # spares: "<task id> <pid>" once they took one
+        for fd in (self.wake_r, self.wake_w, self.busy_r):
+            os.set_blocking(fd, False)
+
+    def report(self, message: dict[str, Any]) -> None:
+        _write_all(1, (json.dumps(message) + "\n").encode())
+
+    def serve(self) -> None:
+        signal.signal(signal.SIGCHLD, _ignore)
+        signal.signal(signal.SIGTERM, self._on_term)
+        signal.signal(signal.SIGINT, self._on_int)
+        signal.set_wakeup_fd(self.wake_w)
+        self.selector.register(0, selectors.EVENT_READ, "stdin")
+        self.selector.register(self.wake_r, selectors.EVENT_READ, "wake")
+        self.selector.register(self.busy_r, selectors.EVENT_READ, "busy")
+        self._refill()
+        self.report({"event": "ready", "pid": os.getpid()})
+        while not self.stopping:
+            for key, _ in self.selector.select():
+                if key.data == "stdin":
+                    self._read_stdin()
+                elif key.data == "busy":
+                    self._read_busy()
+                else:
+                    with contextlib.suppress(BlockingIOError):
+                        os.read(self.wake_r, 4096)
+                    self._reap()
+            if not self.stopping:
+                self._refill()
+        self._shutdown()
+
+    def _on_term(self, *_: Any) -> None:
+        if os.getpid() != self.pid:   # a step got SIGTERM: die of it, as by default
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGTERM)
+        self.stopping = True
+
+    def _on_int(self, *_: Any) -> None:
+        if os.getpid() != self.pid:   # Ctrl-C in a step behaves as in any Python program
+            raise KeyboardInterrupt
+        # The zygote itself ignores it: the driver decides what Ctrl-C means.
+
+    def _read_stdin(self) -> None:
+        try:
+            chunk = os.read(0, 1 << 20)
+        except InterruptedError:
+            return
+        if not chunk:
+            self.stopping = True
+            return
+        self.buffer += chunk
+        while b"\n" in self.buffer:
+            line, self.buffer = self.buffer.split(b"\n", 1)
+            self._handle(line)
+
+    def _handle(self, line: bytes) -> None:
+        op = line[:1]
+        if op == b"K":
+            _, rid_bytes, sig = line.split(b" ", 2)
+            rid = rid_bytes.decode()
+            pid = self.by_id.get(rid)
+            if pid is not None:
+                _killpg(pid, int(sig))
+            else:   # not taken by a spare yet (or already gone): kill it when it shows up
+                self.pending_kills[rid] = int(sig)
+        elif op == b"W":
+            _, _key, payload = line.split(b" ", 2)
+            self._warm(payload)
+        elif op == b"X":
+            self.stopping = True
+
+    def _warm(self, payload: bytes) -> None:
+        """Compile a component once here, so that spares forked later inherit the code."""
+        with contextlib.suppress(Exception):
+            spec = json.loads(payload)
+            python = spec.get("python")
+            if python:
+                executor.compile_source(python["function"], python["source"])
+            objects = spec["objects"]
+            if executor.is_local_url(objects["url"]):
+                executor.remember_headers(executor.get_store(objects))
+            else:
+                # Remote stores: import the filesystem driver (s3fs ...) once for all later
+                # children; the client itself is made per child (no shared sockets).
+                import importlib
+
+                importlib.import_module(objects["url"].split("://", 1)[0] + "fs")
+
+    def _read_busy(self) -> None:
+        try:
+            self.busy_buffer += os.read(self.busy_r, 65536)
+        except (BlockingIOError, InterruptedError):
+            return
+        while b"\n" in self.busy_buffer:
+            line, self.busy_buffer = self.busy_buffer.split(b"\n", 1)
+            rid, pid_text = line.decode().split(" ")
+            pid = int(pid_text)
+            self.spares.discard(pid)
+            self.children[pid] = rid
+            self.by_id[rid] = pid
+            sig = self.pending_kills.pop(rid, None)
+            if sig is not None:
+                _killpg(pid, sig)
+
+    # -- spares ---------------------------------------------------------------------------
+
+    def _refill(self) -> None:
+        while len(self.spares) < _SPARES:
+            pid = os.fork()
+            if pid == 0:
+                self._spare_main()
+            with contextlib.suppress(OSError):   # also done in the child: first one wins
+                os.setpgid(pid, pid)
+            self.spares.add(pid)
+
+    def _spare_main(self) -> None:
+        """A forked spare: prepare while idle, take one task, run it, exit."""
+        status = 70
+        try:
+            os.setpgid(0, 0)
+            # What a step needs that does not depend on the task happens here, before the
+            # task exists. Kept small anyway: after a fork every page CPython writes (even a
+            # reference count) is a copy-on-write fault, and on a shared 2-core box the CPU
+            # is the limit. signal.signal() costs ~90 faults and prctl through ctypes ~140,
+            # so handlers are not reset (the inherited ones act as the defaults in a child,
+            # see _on_term/_on_int) and there is no parent-death signal: an idle spare sees
+            # EOF when the driver's end of the task socket closes, a running step finishes.
+            signal.set_wakeup_fd(-1)
+            report_fd = os.dup(1)        # close-on-exec: steps' subprocesses never see it
+            os.dup2(self.null_fd, 0)     # a step reading stdin must not eat our requests
+            sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
+            sys.stderr.reconfigure(line_buffering=True)  # type: ignore[union-attr]
+            # Touch the JSON codec while idle: its first use after the fork costs ~100
+            # copy-on-write faults, better paid now than between "task" and "done".
+            json.loads(json.dumps(_SAMPLE_RESULT))
+            record = _read_record(self.tasks_fd)
+            if not record:               # the driver closed its end: no more work
+                os._exit(0)
+            rid_bytes, _, payload = record.partition(b" ")
+            rid = rid_bytes.decode()
+            os.write(self.busy_w, b"%s %d\n" % (rid_bytes, os.getpid()))
+            if payload[:1] == b"@":      # too big for one record: the driver wrote a file
+                with open(payload[1:].decode(), "rb") as handle:
+                    payload = handle.read()
+            task: dict[str, Any] = json.loads(payload)
+            log_fd = os.open(task["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+            os.dup2(log_fd, 1)
+            os.dup2(log_fd, 2)
+            os.close(log_fd)
+            os.write(1, f"--- attempt {task['attempt']} ---\n".encode())
+            result = self._execute(task)
+            executor.report_done(report_fd, rid, task, result)
+            status = 0 if result.get("ok") else 1
+        except BaseException:
+            with contextlib.suppress(BaseException):
+                import traceback
+
+                traceback.print_exc()
+        finally:
+            os._exit(status)
+
+    def _execute(self, task: dict[str, Any]) -> dict[str, Any]:
+        python = task.get("python")
+        code = None
+        if python:
+            try:
+                code = executor.compile_source(python["function"], python["source"])
+            except SyntaxError as exc:
+                import traceback
+
+                traceback.print_exception(exc)
+                return executor.failure(f"the component source does not compile: {exc}")
+        return executor.run_task(task, code)
+
+    # -- reaping --------------------------------------------------------------------------
+
+    def _reap(self) -> None:
+        self._read_busy()   # a spare that took a task and died at once must be known
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            except InterruptedError:
+                continue
+            if pid == 0:
+                return
+            rid = self.children.pop(pid, None)
+            if rid is None:
+                # A spare that died idle, or an orphaned grandchild (we are its subreaper).
+                self.spares.discard(pid)
+                continue
+            self.by_id.pop(rid, None)
+            _killpg(pid, signal.SIGKILL)   # whatever the step left running dies with it
+            code = os.waitstatus_to_exitcode(status)
+            self.report({"id": rid, "event": "exit", "pid": pid,
+                         "code": code if code >= 0 else None,
+                         "signal": -code if code < 0 else None})
+
+    def _shutdown(self) -> None:
+        pids = list(self.children) + list(self.spares)
+        for pid in pids:
+            _killpg(pid, signal.SIGKILL)
+        for pid in pids:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _read_record(fd: int) -> bytes:
+    """One whole record from the SOCK_SEQPACKET task socket (b"" when the driver closed)."""
+    while True:
+        try:
+            return os.read(fd, _MAX_RECORD)
+        except InterruptedError:
+            continue
+
+
+def _ignore(*_: Any) -> None:
+    return None
+
+
+def _killpg(pgid: int, sig: int) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except OSError as exc:
+        if exc.errno not in (errno.ESRCH, errno.EPERM):
+            raise
+
+
+def main() -> None:
+    if "--parent" in sys.argv:
+        # Only asked for when the pool was started by the main thread: the signal fires when
+        # the *thread* that forked us ends, which is the process only for the main thread.
+        parent = int(sys.argv[sys.argv.index("--parent") + 1])
+        _prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != parent:   # the parent died before prctl took effect
+            return
+    _prctl(_PR_SET_CHILD_SUBREAPER, 1)
+    _preload()
+    Zygote(int(sys.argv[sys.argv.index("--tasks") + 1])).serve()
+
+
+if __name__ == "__main__":
+    main()
