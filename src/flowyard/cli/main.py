@@ -16,6 +16,7 @@ import typer
 
 from flowyard import __version__
 from flowyard.cli import compile as compile_cmd
+from flowyard.cli import data as data_cmd
 from flowyard.cli import run as run_cmd
 from flowyard.cli import runs as runs_cmd
 from flowyard.cli import validate as validate_cmd
@@ -59,6 +60,7 @@ def build_app() -> typer.Typer:
     app.command("compile")(compile_cmd.compile_command)
     app.command("validate")(validate_cmd.validate_command)
     app.add_typer(runs_cmd.app, name="runs")
+    app.add_typer(data_cmd.app, name="data")
     return app
 
 

@@ -37,9 +37,9 @@ from flowyard.store.records import (
 if TYPE_CHECKING:
     from flowyard.settings import Settings
 
-HEAD_REVISION: Final = "0001"
+HEAD_REVISION: Final = "0002"
 """The newest migration in migrations/versions (a test keeps this in sync with Alembic)."""
-KNOWN_REVISIONS: Final = ("0001",)
+KNOWN_REVISIONS: Final = ("0001", "0002")
 
 _RUN_COLUMNS = [t.runs.c[name] for name in RunRecord.__dataclass_fields__]
 _STEP_COLUMNS = [

@@ -188,3 +188,6 @@ resources = Table(
     Column("updated_at", UTCDateTime(), nullable=False),
     PrimaryKeyConstraint("kind", "namespace", "name"),
 )
+
+# The versioned-data tables (migration 0002) are defined next to their code, on this MetaData.
+from flowyard.data import schema as _data_schema  # noqa: E402, F401

@@ -1,0 +1,323 @@
+"""File content on the ObjectStore: chunks packed into pack blobs.
+
+Every byte of a file lives in a *chunk*, and chunks live in *packs*: one blob per ~32 MiB of
+new chunks, so 100,000 small files become a handful of objects. A file below SMALL_FILE is
+one chunk; a bigger one is cut with FastCDC (content-defined, so an append or an edit in the
+middle only produces new chunks around the change). A chunk is named by the blake3 digest
+of its bytes and stored once: the pack index (table data_chunks) maps it to
+(pack, offset, length), and a file entry lists the (pack, offset, length) of its chunks.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO, Final
+
+import blake3
+
+from flowyard.errors import StoreError
+from flowyard.store.objects import ObjectStore, hash_file
+
+PREFIX: Final = "blake3:"
+SMALL_FILE: Final = 1 << 20
+"""Files below this are one chunk; bigger ones are cut with FastCDC."""
+CDC_AVG: Final = 1 << 20
+CDC_MIN: Final = 256 << 10
+CDC_MAX: Final = 4 << 20
+WRITE_BUFFER: Final = 1 << 20
+DIRECT_WRITE: Final = 64 << 10
+PACK_SIZE: Final = 32 << 20
+"""A pack is written once this many bytes of new chunks have gathered."""
+
+Part = tuple[str, int, int]
+"""(pack digest, offset, length) of one chunk of a file."""
+
+
+@dataclass(frozen=True, slots=True)
+class FileEntry:
+    """One file of a commit: where its bytes are, its size, mode and content digest."""
+
+    path: str
+    size: int
+    mode: int
+    digest: str
+    parts: tuple[Part, ...]
+
+    def same_content(self, other: FileEntry) -> bool:
+        return self.digest == other.digest and self.mode == other.mode
+
+
+def digest_of(data: bytes | memoryview) -> str:
+    h = blake3.blake3(max_threads=blake3.blake3.AUTO) if len(data) >= 8 << 20 else blake3.blake3()
+    h.update(data)
+    return PREFIX + str(h.hexdigest())
+
+
+_chunker: Any = None
+
+
+def cut(data: bytes | memoryview) -> Iterable[memoryview]:
+    """Content-defined chunks of a buffer (FastCDC 2020 via pyfastcdc's compiled chunker)."""
+    global _chunker
+    if _chunker is None:
+        from pyfastcdc import FastCDC
+
+        _chunker = FastCDC(CDC_AVG, min_size=CDC_MIN, max_size=CDC_MAX)
+    view = memoryview(data)
+    for chunk in _chunker.cut_buf(view):
+        yield view[chunk.offset : chunk.offset + chunk.length]
+
+
+class PendingPack:
+    """A pack still gathering chunks, in a temporary file; `digest` is set once stored."""
+
+    __slots__ = ("buf", "digest", "fd", "path", "size")
+
+    def __init__(self, folder: Path) -> None:
+        self.path = folder / f"pack-{os.getpid()}-{uuid.uuid4().hex}"
+        self.fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        self.buf = bytearray()
+        self.size = 0
+        self.digest: str | None = None
+
+    def append(self, data: bytes | memoryview) -> None:
+        # Small chunks gather in memory: 100,000 1 KiB files are then 100 writes, not 100,000.
+        # Big ones go straight to the file (no extra copy).
+        self.size += len(data)
+        if len(data) >= DIRECT_WRITE:
+            self._write()
+            self._write_all(data)
+            return
+        self.buf += data
+        if len(self.buf) >= WRITE_BUFFER:
+            self._write()
+
+    def _write_all(self, data: bytes | memoryview | bytearray) -> None:
+        view = memoryview(data)
+        while view:
+            n = os.write(self.fd, view)
+            view = view[n:]
+        view.release()
+
+    def _write(self) -> None:
+        if self.buf:
+            self._write_all(self.buf)
+            self.buf = bytearray()
+
+    def close(self) -> None:
+        self._write()
+        os.close(self.fd)
+        self.fd = -1
+
+    def discard(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+        self.path.unlink(missing_ok=True)
+
+
+def temp_folder(objects: ObjectStore, fallback: Path) -> Path:
+    """Where packs are written before they are stored: inside a local store (so storing them
+    is a rename), else a cache folder."""
+    if objects.is_local:
+        folder = Path(objects.url.removeprefix("file://")).expanduser().absolute() / "tmp"
+    else:
+        folder = fallback
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+class PackWriter:
+    """Gathers new chunks into packs and stores each full pack as one blob.
+
+    `before_write(digest)` runs before a pack blob is stored, so the caller can record the
+    intent (a killed writer's packs are then found and collected by fsck).
+    """
+
+    def __init__(
+        self,
+        objects: ObjectStore,
+        temp: Path,
+        *,
+        pack_size: int = PACK_SIZE,
+        before_write: Callable[[str], None] | None = None,
+    ) -> None:
+        self.objects = objects
+        self.temp = temp
+        self.pack_size = pack_size
+        self.before_write = before_write
+        self.locations: dict[str, tuple[PendingPack | str, int, int]] = {}
+        self.new_chunks: dict[str, tuple[PendingPack, int, int]] = {}
+        self.packs: list[str] = []
+        self.sizes: dict[str, int] = {}
+        self.bytes_written = 0
+        self._current: PendingPack | None = None
+
+    def add(self, digest: str, data: bytes | memoryview) -> None:
+        """Store a chunk unless it is already stored (in the index or in this writer)."""
+        if digest in self.locations:
+            return
+        pack = self._current
+        if pack is None:
+            pack = self._current = PendingPack(self.temp)
+        offset = pack.size
+        pack.append(data)
+        loc = (pack, offset, len(data))
+        self.locations[digest] = loc
+        self.new_chunks[digest] = loc
+        if pack.size >= self.pack_size:
+            self.flush()
+
+    def learn(self, digest: str, pack: str, offset: int, length: int) -> None:
+        """Record a chunk the pack index already holds."""
+        self.locations.setdefault(digest, (pack, offset, length))
+
+    def flush(self) -> None:
+        pack = self._current
+        if pack is None:
+            return
+        self._current = None
+        pack.close()
+        try:
+            # Hashed once here (multithreaded, from the page cache) so the intent can be
+            # recorded before the blob exists; put_file verifies it again.
+            digest = hash_file(pack.path)
+            if self.before_write is not None:
+                self.before_write(digest)
+            info = self.objects.put_file(pack.path, move=True)
+        finally:
+            pack.path.unlink(missing_ok=True)
+        if info.digest != digest:
+            raise StoreError(f"pack {pack.path} changed while it was stored")
+        pack.digest = digest
+        self.packs.append(digest)
+        self.sizes[digest] = pack.size
+        self.bytes_written += pack.size
+
+    def discard(self) -> None:
+        if self._current is not None:
+            self._current.discard()
+            self._current = None
+
+    def part(self, digest: str) -> Part:
+        """(pack, offset, length) of a stored chunk; call after flush()."""
+        pack, offset, length = self.locations[digest]
+        if isinstance(pack, PendingPack):
+            assert pack.digest is not None, "part() before flush()"
+            return (pack.digest, offset, length)
+        return (pack, offset, length)
+
+    def index_rows(self) -> list[dict[str, Any]]:
+        """Pack-index rows for the chunks this writer stored."""
+        rows = []
+        for digest, (pack, offset, length) in self.new_chunks.items():
+            assert pack.digest is not None
+            rows.append({"digest": digest, "pack": pack.digest, "offset": offset, "length": length})
+        return rows
+
+
+@dataclass(slots=True)
+class ReadFile:
+    """A file read into chunks: content digest and the digests of its chunks, in order."""
+
+    digest: str
+    size: int
+    chunks: list[tuple[str, memoryview | bytes]]
+
+
+def read_file(path: str | Path) -> tuple[ReadFile, os.stat_result]:
+    """Read a small file whole and hash it (one chunk). Big files go through stream_chunks."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        st = os.fstat(fd)
+        data = _read_all(fd, st.st_size)
+    finally:
+        os.close(fd)
+    d = digest_of(data)
+    return ReadFile(d, len(data), [(d, data)]), st
+
+
+def stream_chunks(f: BinaryIO) -> Iterator[bytes]:
+    """Content-defined chunks of an open file, read in blocks (no mmap: a file truncated
+    while it is read must give an error, not a SIGBUS)."""
+    global _chunker
+    if _chunker is None:
+        from pyfastcdc import FastCDC
+
+        _chunker = FastCDC(CDC_AVG, min_size=CDC_MIN, max_size=CDC_MAX)
+    for chunk in _chunker.cut_stream(f):
+        yield bytes(chunk.data)  # the view is only valid until the next chunk
+
+
+def split_bytes(data: bytes) -> ReadFile:
+    if len(data) < SMALL_FILE:
+        d = digest_of(data)
+        return ReadFile(d, len(data), [(d, data)])
+    chunks: list[tuple[str, memoryview | bytes]] = [(digest_of(c), c) for c in cut(data)]
+    return ReadFile(digest_of(data), len(data), chunks)
+
+
+def _read_all(fd: int, size: int) -> bytes:
+    # A regular file returns fewer bytes than asked only at EOF: one read of size+1 bytes
+    # proves there is no more, unless the file grew meanwhile.
+    data = os.read(fd, size + 1)
+    if len(data) <= size:
+        return data
+    rest = [data]
+    while block := os.read(fd, 1 << 20):
+        rest.append(block)
+    return b"".join(rest)
+
+
+class PackReader:
+    """Reads chunks out of packs; remote packs are downloaded (and verified) once."""
+
+    def __init__(self, objects: ObjectStore) -> None:
+        self.objects = objects
+        self._paths: dict[str, Path] = {}
+        self._fds: dict[str, int] = {}
+
+    def fd(self, pack: str) -> int:
+        fd = self._fds.get(pack)
+        if fd is None:
+            fd = os.open(self.objects.local_path(pack), os.O_RDONLY)
+            self._fds[pack] = fd
+        return fd
+
+    def read(self, parts: Iterable[Part]) -> bytes:
+        return b"".join(os.pread(self.fd(p), n, off) for p, off, n in parts)
+
+    def copy_to(self, parts: Iterable[Part], out_fd: int) -> None:
+        for pack, offset, length in parts:
+            src = self.fd(pack)
+            done = 0
+            while done < length:
+                try:
+                    n = os.copy_file_range(src, out_fd, length - done, offset + done)
+                except OSError:
+                    n = os.write(out_fd, os.pread(src, length - done, offset + done))
+                if n == 0:
+                    raise OSError(f"pack {pack} is shorter than expected")
+                done += n
+
+    def close(self) -> None:
+        for fd in self._fds.values():
+            os.close(fd)
+        self._fds.clear()
+
+    def __enter__(self) -> PackReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def read_blob(objects: ObjectStore, digest: str) -> bytes:
+    """A blob's bytes; remote blobs go through the verified local cache."""
+    if objects.is_local:
+        return objects.get_bytes(digest)
+    return objects.local_path(digest).read_bytes()

@@ -1,0 +1,365 @@
+"""Data pipelines: run a transform over the datums of input commits, incrementally.
+
+`DataPipelines(ds).create(pipeline)` stores a DataPipeline (refusing provenance cycles) and
+creates its output repo, owned by the pipeline so that nothing else writes there.
+`run(name)` makes one job: it computes the datums of the input branches' heads, reuses the
+outputs of datums the last successful job already processed with the same transform, runs
+the others (in parallel, each in its own process, with tries and a timeout), and publishes
+all outputs as ONE commit of the output repo whose provenance is the exact input commits.
+A failed datum fails the job with its log and leaves the output branch untouched.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import uuid
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Final
+
+import blake3
+from pydantic import ValidationError
+from sqlalchemy import insert, select, update
+
+from flowyard.data import schema as t
+from flowyard.data.content import FileEntry, PackReader
+from flowyard.data.datums import Datum, datums
+from flowyard.data.refs import check_repo_name, suggest
+from flowyard.data.repo import DataStore
+from flowyard.errors import Conflict, InvalidInput, NotFound, Problem, ResourceInvalid
+from flowyard.resources.data_pipeline import DataPipeline
+from flowyard.store.records import utcnow
+
+KIND: Final = "DataPipeline"
+LOG_TAIL: Final = 2000
+_RUNNER: Final = """
+import importlib, os, runpy, sys
+from pathlib import Path
+target, _, func = sys.argv[1].rpartition(":")
+if target.endswith(".py"):
+    fn = runpy.run_path(target)[func]
+else:
+    fn = getattr(importlib.import_module(target), func)
+fn(Path(os.environ["FLOWYARD_INPUT"]), Path(os.environ["FLOWYARD_OUTPUT"]))
+"""
+
+
+@dataclass(slots=True)
+class DatumFailure:
+    datum: str
+    files: str
+    attempts: int
+    log: str
+
+
+@dataclass(slots=True)
+class Job:
+    id: str
+    pipeline: str
+    state: str
+    inputs: dict[str, str]
+    output_commit: str | None
+    transform_hash: str
+    stats: dict[str, int]
+    datums: dict[str, list[str]]
+    failures: list[dict[str, Any]]
+    warnings: list[str]
+    error: str | None
+    created_at: datetime
+    finished_at: datetime | None
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d.pop("datums")
+        return d
+
+
+@dataclass(slots=True)
+class _Outcome:
+    datum: Datum
+    outputs: dict[str, Path] = field(default_factory=dict)
+    failure: DatumFailure | None = None
+
+
+_JOB_COLS = [t.data_jobs.c[f] for f in Job.__dataclass_fields__]
+
+
+class DataPipelines:
+    def __init__(self, ds: DataStore, namespace: str = "default") -> None:
+        self.ds = ds
+        self.namespace = namespace
+
+    # -- resources --------------------------------------------------------------------------
+
+    def create(self, pipeline: DataPipeline | Mapping[str, Any], *, update: bool = False
+               ) -> DataPipeline:
+        """Store a pipeline and create its output repo; refuses cycles and unknown repos."""
+        p = self._model(pipeline)
+        name = p.metadata.name
+        existing = {x.metadata.name: x for x in self.list_pipelines()}
+        if name in existing and not update:
+            raise Conflict(f"data pipeline '{name}' already exists",
+                           hint="pass update=True (--update) to change it")
+        out = check_repo_name(p.output_repo)
+        repos = {r.name: r for r in self.ds.list_repos()}
+        for leaf in p.spec.input.leaves():
+            if leaf.repo not in repos:
+                raise NotFound(
+                    f"data pipeline '{name}': input repo '{leaf.repo}' not found",
+                    hint=suggest(leaf.repo, repos),
+                )
+        self._check_cycle(p, existing)
+        owner = f"{KIND}/{name}"
+        if out in repos:
+            if repos[out].owner != owner:
+                raise Conflict(
+                    f"data pipeline '{name}': output repo '{out}' already exists and is not "
+                    "this pipeline's",
+                    hint="set spec.outputRepo to a new repo name, or delete that repo",
+                )
+        else:
+            self.ds.create_repo(out, description=f"output of data pipeline {name}", owner=owner)
+        self.ds.meta.put_resource(KIND, self.namespace, name, p.to_dict())
+        return p
+
+    def _model(self, pipeline: DataPipeline | Mapping[str, Any]) -> DataPipeline:
+        if isinstance(pipeline, DataPipeline):
+            return pipeline
+        try:
+            return DataPipeline.model_validate(dict(pipeline))
+        except ValidationError as exc:
+            raise ResourceInvalid(
+                [Problem(e["msg"], field=".".join(str(x) for x in e["loc"]))
+                 for e in exc.errors()]
+            ) from exc
+
+    def _check_cycle(self, new: DataPipeline, existing: Mapping[str, DataPipeline]) -> None:
+        edges: dict[str, set[str]] = {}
+        for p in [*(x for n, x in existing.items() if n != new.metadata.name), new]:
+            for leaf in p.spec.input.leaves():
+                edges.setdefault(leaf.repo, set()).add(p.output_repo)
+        start = new.output_repo
+        stack, seen = [start], set()
+        while stack:
+            repo = stack.pop()
+            for nxt in edges.get(repo, ()):
+                if nxt in {leaf.repo for leaf in new.spec.input.leaves()} or nxt == start:
+                    raise InvalidInput(
+                        f"data pipeline '{new.metadata.name}' would make a provenance cycle: "
+                        f"its output repo '{start}' flows back into its input '{nxt}'",
+                        hint="a pipeline cannot read, directly or through other pipelines, "
+                        "what it writes",
+                    )
+                if nxt not in seen:
+                    seen.add(nxt)
+                    stack.append(nxt)
+
+    def get(self, name: str) -> DataPipeline:
+        try:
+            body = self.ds.meta.get_resource(KIND, self.namespace, name)
+        except NotFound as exc:
+            names = [p.metadata.name for p in self.list_pipelines()]
+            raise NotFound(f"data pipeline '{name}' not found", hint=suggest(name, names)
+                           ) from exc
+        return DataPipeline.model_validate(body)
+
+    def list_pipelines(self) -> list[DataPipeline]:
+        return [DataPipeline.model_validate(b)
+                for b in self.ds.meta.list_resources(KIND, self.namespace)]
+
+    def delete(self, name: str) -> None:
+        """Delete the pipeline; its output repo stays, open to ordinary writes again."""
+        p = self.get(name)
+        self.ds.meta.delete_resource(KIND, self.namespace, name)
+        self.ds.catalog.set_owner(p.output_repo, None, only_if=f"{KIND}/{name}")
+
+    # -- jobs -------------------------------------------------------------------------------
+
+    def jobs(self, name: str) -> list[Job]:
+        j = t.data_jobs
+        with self.ds.catalog.tx() as conn:
+            rows = conn.execute(select(*_JOB_COLS).where(j.c.pipeline == name)
+                                .order_by(j.c.created_at.desc())).all()
+        return [Job(*r) for r in rows]
+
+    def _last_success(self, name: str) -> Job | None:
+        return next((j for j in self.jobs(name) if j.state == "Succeeded"), None)
+
+    def run(self, name: str, *, reprocess: bool = False) -> Job:
+        """One job over the input branches' heads; returns it (state Succeeded or Failed)."""
+        p = self.get(name)
+        spec = p.spec
+        warnings: list[str] = []
+        inputs: dict[str, str] = {}
+        files: dict[str, dict[str, FileEntry]] = {}
+        for leaf in spec.input.leaves():
+            try:
+                commit = self.ds.resolve(f"{leaf.repo}@{leaf.branch}")
+            except NotFound as exc:
+                if "has no commits yet" not in exc.message:
+                    raise
+                warnings.append(f"input {leaf.repo}@{leaf.branch} has no commits yet")
+                files[leaf.input_name] = {}
+                continue
+            inputs[leaf.input_name] = commit.id
+            files[leaf.input_name] = self.ds._entries(commit)
+        all_datums = datums(spec.input, files)
+        th = _transform_hash(p)
+        prev = self._last_success(name)
+        reuse = prev is not None and not reprocess and (
+            prev.transform_hash == th or not spec.reprocess_on_transform_change)
+        if (prev is not None and reuse and prev.inputs == inputs
+                and set(prev.datums) == {d.id for d in all_datums}):
+            return prev  # same input commits, same datums, same transform: nothing to do
+        if not all_datums:
+            warnings.append(
+                "no datum: the glob(s) matched nothing, so the output commit is empty")
+        job = Job(uuid.uuid4().hex, name, "Running", inputs, None, th,
+                  {"datums": len(all_datums), "processed": 0, "skipped": 0, "failed": 0},
+                  {}, [], warnings, None, utcnow(), None)
+        with self.ds.catalog.tx(write=True) as conn:
+            conn.execute(insert(t.data_jobs), asdict(job))
+        old_map = prev.datums if (prev is not None and reuse) else {}
+        old_entries = (
+            self.ds._entries(self.ds.resolve(f"{p.output_repo}@{prev.output_commit}"))
+            if prev is not None and reuse and prev.output_commit else {}
+        )
+        todo = [d for d in all_datums if d.id not in old_map]
+        job.stats["skipped"] = len(all_datums) - len(todo)
+        work = Path(tempfile.mkdtemp(prefix=f"flowyard-job-{job.id[:8]}-"))
+        try:
+            with ThreadPoolExecutor(spec.parallelism) as pool:
+                outcomes = list(pool.map(lambda d: self._run_datum(p, d, work), todo))
+            failed = [o.failure for o in outcomes if o.failure is not None]
+            job.stats["processed"] = len(outcomes) - len(failed)
+            job.stats["failed"] = len(failed)
+            if failed:
+                job.failures = [asdict(f) for f in failed]
+                first = failed[0]
+                return self._finish(job, "Failed", error=(
+                    f"data pipeline '{name}': {len(failed)} of {len(todo)} datum(s) failed "
+                    f"after {spec.datum_tries} tries; first: datum {first.datum} "
+                    f"({first.files}):\n{first.log}"))
+            return self._publish(p, job, all_datums, outcomes, old_map, old_entries)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+
+    def _publish(self, p: DataPipeline, job: Job, all_datums: list[Datum],
+                 outcomes: list[_Outcome], old_map: Mapping[str, list[str]],
+                 old_entries: Mapping[str, FileEntry]) -> Job:
+        owners: dict[str, str] = {}
+        with self.ds.open_commit(
+            f"{p.output_repo}@master", origin="data-pipeline",
+            provenance=sorted(job.inputs.values()), message=f"job {job.id}",
+            info={"pipeline": p.metadata.name, "job": job.id},
+        ) as commit:
+            commit.delete("")
+            done = {o.datum.id: o for o in outcomes}
+            for d in all_datums:
+                paths: list[str] = []
+                if d.id in done:
+                    for rel, local in sorted(done[d.id].outputs.items()):
+                        self._claim(owners, rel, d, job, p)
+                        commit.put_file(rel, local)
+                        paths.append(rel)
+                else:
+                    for rel in old_map.get(d.id, []):
+                        self._claim(owners, rel, d, job, p)
+                        if rel in old_entries:
+                            commit.put_entry(old_entries[rel])
+                            paths.append(rel)
+                job.datums[d.id] = paths
+            result = commit.finish()
+        job.output_commit = result.commit.id if result.commit else None
+        return self._finish(job, "Succeeded")
+
+    def _claim(self, owners: dict[str, str], rel: str, d: Datum, job: Job,
+               p: DataPipeline) -> None:
+        other = owners.setdefault(rel, d.id)
+        if other != d.id:
+            raise Conflict(
+                f"data pipeline '{p.metadata.name}' job {job.id}: datums {other} and {d.id} "
+                f"both wrote '/{rel}'",
+                hint="make each datum write under a path of its own (e.g. named after its "
+                "input file)",
+            )
+
+    def _finish(self, job: Job, state: str, error: str | None = None) -> Job:
+        job.state = state
+        job.error = error
+        job.finished_at = utcnow()
+        with self.ds.catalog.tx(write=True) as conn:
+            conn.execute(update(t.data_jobs).where(t.data_jobs.c.id == job.id).values(
+                state=state, error=error, finished_at=job.finished_at, stats=job.stats,
+                failures=job.failures, datums=job.datums, output_commit=job.output_commit,
+                warnings=job.warnings))
+        return job
+
+    def _run_datum(self, p: DataPipeline, d: Datum, work: Path) -> _Outcome:
+        spec = p.spec
+        root = work / d.id
+        inp, out = root / "in", root / "out"
+        log = ""
+        for _ in range(spec.datum_tries):
+            shutil.rmtree(root, ignore_errors=True)
+            out.mkdir(parents=True)
+            with PackReader(self.ds.objects) as reader:
+                for f in d.files:
+                    dest = inp / f.input / f.entry.path
+                    dest.parent.mkdir(parents=True, exist_ok=True)
+                    fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, f.entry.mode)
+                    try:
+                        reader.copy_to(f.entry.parts, fd)
+                    finally:
+                        os.close(fd)
+            code, log = self._execute(p, inp, out, root)
+            if code == 0:
+                outputs = {
+                    os.path.relpath(os.path.join(dp, n), out).replace(os.sep, "/"):
+                        Path(dp) / n
+                    for dp, _, names in os.walk(out) for n in names
+                }
+                return _Outcome(d, outputs)
+        return _Outcome(d, failure=DatumFailure(d.id, d.describe(), spec.datum_tries, log))
+
+    def _execute(self, p: DataPipeline, inp: Path, out: Path, root: Path) -> tuple[int, str]:
+        tr = p.spec.transform
+        env = {**os.environ, **tr.env, "FLOWYARD_INPUT": str(inp), "FLOWYARD_OUTPUT": str(out)}
+        env["PYTHONPATH"] = os.pathsep.join(x for x in (os.getcwd(), env.get("PYTHONPATH")) if x)
+        cmd = [sys.executable, "-c", _RUNNER, tr.python] if tr.python else list(tr.cmd or [])
+        log_path = root / "log.txt"
+        with open(log_path, "wb") as log:
+            try:
+                proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=log,
+                                        stderr=subprocess.STDOUT, start_new_session=True)
+            except OSError as exc:
+                return 127, f"cannot start {cmd[0]!r}: {exc}"
+            try:
+                code = proc.wait(timeout=p.spec.datum_timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+                log.write(f"\n[flowyard] datum timed out after {p.spec.datum_timeout}s "
+                          "and was killed\n".encode())
+                code = -9
+        text = log_path.read_text(errors="replace")
+        return code, text[-LOG_TAIL:]
+
+
+def _transform_hash(p: DataPipeline) -> str:
+    tr = p.spec.transform
+    h = blake3.blake3(json.dumps(tr.model_dump(mode="json"), sort_keys=True).encode())
+    if tr.python and tr.python.rpartition(":")[0].endswith(".py"):
+        path = Path(tr.python.rpartition(":")[0])
+        if path.is_file():
+            h.update(path.read_bytes())
+    return "blake3:" + str(h.hexdigest())
