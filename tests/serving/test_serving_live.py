@@ -196,8 +196,8 @@ def test_start_up_and_readiness_while_a_model_fails(tmp_path: Path, models: Path
         assert r.status_code == 503 and "cannot load model" in r.json()["reason"]
         r = requests.get(f"{server.url}/v2/models/corrupt/ready", timeout=5)
         assert r.status_code == 503 and "broken.joblib" in r.json()["reason"]
-        body = {"inputs": [{"name": "x", "shape": [1, 4], "datatype": "FP64",
-                            "data": IRIS_ROW}]}
+        body: dict[str, Any] = {"inputs": [{"name": "x", "shape": [1, 4], "datatype": "FP64",
+                                            "data": IRIS_ROW}]}
         r = requests.post(f"{server.url}/v2/models/ok/infer", json=body, timeout=5)
         assert r.status_code == 200 and r.json()["outputs"][0]["data"] == [0]
     finally:
@@ -229,7 +229,8 @@ def test_two_workers_share_one_port(tmp_path: Path, models: Path) -> None:
     server = start_server(graph, tmp_path, free_port(), "--workers", "2")
     try:
         wait_http(f"{server.url}/v2/health/ready", ok=lambda r: r.status_code == 200)
-        body = {"inputs": [{"name": "x", "shape": [1, 4], "datatype": "FP64", "data": IRIS_ROW}]}
+        body: dict[str, Any] = {"inputs": [{"name": "x", "shape": [1, 4], "datatype": "FP64",
+                                            "data": IRIS_ROW}]}
         with requests.Session() as s:
             for _ in range(20):
                 r = s.post(f"{server.url}/v2/models/iris/infer", json=body, timeout=5)

@@ -17,8 +17,10 @@ import typer
 from flowyard import __version__
 from flowyard.cli import compile as compile_cmd
 from flowyard.cli import data as data_cmd
+from flowyard.cli import predict as predict_cmd
 from flowyard.cli import run as run_cmd
 from flowyard.cli import runs as runs_cmd
+from flowyard.cli import serve as serve_cmd
 from flowyard.cli import validate as validate_cmd
 from flowyard.errors import FlowyardError
 
@@ -61,6 +63,8 @@ def build_app() -> typer.Typer:
     app.command("validate")(validate_cmd.validate_command)
     app.add_typer(runs_cmd.app, name="runs")
     app.add_typer(data_cmd.app, name="data")
+    app.command("serve")(serve_cmd.serve_command)
+    app.command("predict")(predict_cmd.predict_command)
     return app
 
 

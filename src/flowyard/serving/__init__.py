@@ -4,7 +4,7 @@
                               -> DataPlane -> REST routes (Starlette) -> uvicorn
 
 Use it as a library (`GraphEngine(graph).load()`, then `await engine.predict(Payload(X))`),
-or serve a file: `python -m flowyard.serving graph.yaml --port 8080`.
+or serve a file: `flowyard serve graph.yaml --port 8080` (or `python -m flowyard.serving`).
 """
 
 from __future__ import annotations

@@ -83,6 +83,10 @@ class DataPlane:
         out: dict[str, Any] = {"name": name, "versions": self.versions(target),
                                "platform": platform, "inputs": inputs or [],
                                "outputs": outputs}
+        lineage = {ne.node.name: ne.runtime.lineage for ne in start.walk()
+                   if ne.status == "ready" and ne.runtime.lineage}
+        if lineage:  # MLServer's metadata has `parameters` too; clients ignore extra keys
+            out["parameters"] = {"sources": lineage}
         if target.predictor is None:
             out["predictors"] = {pe.name: {"traffic": pe.traffic, "shadow": pe.spec.shadow}
                                  for pe in self.engine.predictors.values()}

@@ -29,3 +29,9 @@ class RemoteError(RunFailed):
 
     headline = "Remote node failed"
     status = 502
+
+
+class Unreachable(RemoteError):
+    """A serving endpoint that `flowyard predict` (or the client) could not reach."""
+
+    headline = "Cannot reach the server"

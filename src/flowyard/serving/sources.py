@@ -1,9 +1,13 @@
 """Model sources: turn a node's `modelUri` into a local path.
 
-Forms handled now: a local path (relative to the graph file's folder), `file://`, and any
+Forms handled now: a local path (relative to the graph file's folder), `file://`, any
 fsspec URL (`s3://bucket/key`, `gs://...`), downloaded once into a cache folder keyed by the
-URL. `run:<run-id>/<artifact>` and `repo@ref:/path` are declared in `RESOLVERS` so the
-platform can plug in the metadata and data stores without touching the runtimes.
+URL, and `run:<run-id>/[<step-id>/]<artifact>`, an artifact of a pipeline run, looked up in
+the metadata and object stores of the configured Flowyard home. `repo@ref:/path` is declared
+in `RESOLVERS` so the data store can plug in without touching the runtimes.
+
+A resolver may fill `SourceContext.lineage` (run, step, artifact, digest); the runtime keeps
+it and the V2 model metadata shows it.
 """
 
 from __future__ import annotations
@@ -14,10 +18,13 @@ import re
 import shutil
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flowyard.errors import ConfigError, NotFound, StoreError
 from flowyard.settings import Settings
+
+if TYPE_CHECKING:
+    from flowyard.store.records import ArtifactRecord, RunRecord
 
 Resolver = Callable[[str, "SourceContext"], Path]
 _SCHEME = re.compile(r"^([a-z][a-z0-9+.-]*)://", re.IGNORECASE)
@@ -32,6 +39,7 @@ class SourceContext:
         self.base_dir = base_dir
         self.cache_dir = cache_dir
         self.storage_options = storage_options or {}
+        self.lineage: dict[str, Any] = {}
 
 
 def _local(uri: str, ctx: SourceContext) -> Path:
@@ -87,6 +95,84 @@ def _single_file_or_dir(folder: Path) -> Path:
     return entries[0] if len(entries) == 1 and entries[0].is_file() else folder
 
 
+def parse_run_uri(uri: str) -> tuple[str, str | None, str]:
+    """`run:<run-id>/[<step-id>/]<artifact>` -> (run id, step id or None, artifact name)."""
+    parts = uri[len("run:"):].strip("/").split("/")
+    if len(parts) not in (2, 3) or not all(parts):
+        raise ConfigError(f"modelUri {uri!r} is not run:<run-id>/<artifact> or "
+                          "run:<run-id>/<step-id>/<artifact>",
+                          hint="see the run's artifacts with `flowyard runs artifacts RUN_ID`")
+    return parts[0], (parts[1] if len(parts) == 3 else None), parts[-1]
+
+
+def _pick_artifact(uri: str, run: RunRecord, artifacts: list[ArtifactRecord],
+                   step: str | None, name: str) -> ArtifactRecord:
+    def listing() -> str:
+        return ", ".join(sorted(f"{a.step_id}/{a.name}" for a in artifacts)) or "none"
+
+    if step is not None:
+        found = [a for a in artifacts if a.step_id == step and a.name == name]
+    else:
+        # A pipeline output of that name wins: `run:<id>/model` is the run's model, even when
+        # several steps wrote an artifact called "model" on the way.
+        output = run.outputs.get(name)
+        found = [a for a in artifacts if a.id == output] or \
+            [a for a in artifacts if a.name == name]
+    if not found:
+        raise NotFound(f"modelUri {uri!r}: run {run.id!r} has no artifact "
+                       f"{(f'{step}/' if step else '') + name!r}; it has: {listing()}",
+                       hint="use run:<run-id>/<step-id>/<artifact>")
+    if len(found) > 1:
+        where = ", ".join(f"run:{run.id}/{a.step_id}/{a.name}" for a in found)
+        raise ConfigError(f"modelUri {uri!r}: {len(found)} steps wrote an artifact {name!r}; "
+                          f"name the step: {where}")
+    return found[0]
+
+
+def resolve_run(uri: str, ctx: SourceContext) -> Path:
+    """Materialize a pipeline run's artifact into the cache (by digest) and return its path.
+
+    The stores are those of the current settings (FLOWYARD_HOME, FLOWYARD_DATABASE_URL,
+    FLOWYARD_OBJECT_STORE_URL), which `flowyard serve` passes to its worker processes.
+    """
+    from flowyard.store.metadata import MetadataStore
+    from flowyard.store.objects import ObjectStore
+
+    run_id, step, name = parse_run_uri(uri)
+    settings = Settings()
+    with MetadataStore.from_settings(settings) as store:
+        try:
+            run = store.get_run(run_id)
+        except NotFound:
+            recent = [r.id for r in store.list_runs(limit=10)]
+            raise NotFound(f"modelUri {uri!r}: no run {run_id!r} in {settings.home}; "
+                           f"recent runs: {', '.join(recent) or 'none'}",
+                           hint="flowyard runs list (is FLOWYARD_HOME the one the run used?)"
+                           ) from None
+        record = _pick_artifact(uri, run, store.list_artifacts(run_id=run_id), step, name)
+    ctx.lineage.update({"modelUri": uri, "runId": run.id, "pipeline": run.pipeline_name,
+                        "stepId": record.step_id, "artifact": record.name,
+                        "artifactId": record.id, "digest": record.digest,
+                        "type": record.type})
+    folder = ctx.cache_dir / "runs" / record.digest.replace(":", "-")
+    if not folder.exists():
+        partial = folder.parent / f".{folder.name}.partial-{os.getpid()}"
+        shutil.rmtree(partial, ignore_errors=True)
+        try:
+            partial.mkdir(parents=True)
+            ObjectStore.from_settings(settings).materialize(record.digest, partial / name)
+            partial.rename(folder)  # atomic: a half-copied artifact is never used
+        except OSError as exc:
+            shutil.rmtree(partial, ignore_errors=True)
+            if not folder.exists():  # another worker may have won the race
+                raise StoreError(f"modelUri {uri!r}: cannot copy artifact {record.id} into "
+                                 f"{folder}: {exc}") from exc
+        finally:
+            shutil.rmtree(partial, ignore_errors=True)
+    # One entry, named after the artifact that first brought this digest here.
+    return next(folder.iterdir())
+
+
 def _later(what: str) -> Resolver:
     def resolve(uri: str, ctx: SourceContext) -> Path:
         raise ConfigError(f"modelUri {uri!r}: {what} sources are not available yet",
@@ -95,7 +181,7 @@ def _later(what: str) -> Resolver:
 
 
 RESOLVERS: dict[str, Resolver] = {
-    "run": _later("pipeline run artifact (run:<run-id>/<artifact>)"),
+    "run": resolve_run,
     "repo": _later("versioned data (repo@ref:/path)"),
     "fsspec": _fsspec,
     "local": _local,

@@ -37,6 +37,8 @@ class Runtime:
     output_name = "output-0"
     """V2 output name used when the node returns one tensor."""
     remote = False
+    lineage: dict[str, Any] | None = None
+    """Where the model came from (modelUri; run, step, artifact, digest for `run:`)."""
 
     def __init__(self, node: Node, ctx: RuntimeContext) -> None:
         self.node = node
@@ -110,7 +112,9 @@ class Runtime:
             raise ConfigError(f"node {self.name!r} has no modelUri")
         ctx = sources.SourceContext(self.ctx.base_dir, self.ctx.cache_dir,
                                     self.ctx.storage_options)
-        return sources.resolve(uri, ctx)
+        path = sources.resolve(uri, ctx)
+        self.lineage = ctx.lineage or {"modelUri": uri}
+        return path
 
 
 def require_extra(module: str, extra: str, node: str) -> Any:

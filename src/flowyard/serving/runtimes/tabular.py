@@ -127,11 +127,11 @@ class SKLearnRuntime(Runtime):
                               f"{', '.join(SKLEARN_METHODS)}")
         path = _find_file(self.model_path(), (".joblib", ".pkl", ".pickle"), "model")
         try:
-            if path.suffix == ".joblib":
-                model = require_extra("joblib", "sklearn", self.name).load(path)
-            else:
+            if path.suffix in (".pkl", ".pickle"):
                 with path.open("rb") as fh:
                     model = pickle.load(fh)
+            else:  # .joblib, or a pipeline artifact named plainly "model": joblib reads both
+                model = require_extra("joblib", "sklearn", self.name).load(path)
         except Exception as exc:  # a corrupt or foreign file: any unpickling error
             raise ConfigError(f"node {self.name!r}: cannot load model {str(path)!r}: "
                               f"{type(exc).__name__}: {exc}") from exc
