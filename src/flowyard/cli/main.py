@@ -17,7 +17,10 @@ import typer
 from flowyard import __version__
 from flowyard.cli import compile as compile_cmd
 from flowyard.cli import data as data_cmd
+from flowyard.cli import env as env_cmd
+from flowyard.cli import param as param_cmd
 from flowyard.cli import predict as predict_cmd
+from flowyard.cli import render as render_cmd
 from flowyard.cli import run as run_cmd
 from flowyard.cli import runs as runs_cmd
 from flowyard.cli import serve as serve_cmd
@@ -65,6 +68,10 @@ def build_app() -> typer.Typer:
     app.add_typer(data_cmd.app, name="data")
     app.command("serve")(serve_cmd.serve_command)
     app.command("predict")(predict_cmd.predict_command)
+    app.add_typer(env_cmd.app, name="env")
+    app.add_typer(param_cmd.app, name="param")
+    app.command("render")(render_cmd.render_command)
+    app.command("validate-kube")(render_cmd.validate_kube_command)
     return app
 
 
