@@ -18,9 +18,18 @@ class Artifact:
     def __init__(self, name: str = "", uri: str = "", metadata: dict[str, Any] | None = None,
                  path: str | None = None) -> None:
         self.name = name
-        self.uri = uri
+        self._uri = uri
         self.metadata: dict[str, Any] = dict(metadata or {})
         self._path = path
+
+    @property
+    def uri(self) -> str:
+        """Where the artifact lives; locally (as in kfp.local) its path when none was set."""
+        return self._uri or (self._path or "")
+
+    @uri.setter
+    def uri(self, value: str) -> None:
+        self._uri = value
 
     @property
     def path(self) -> str:
@@ -73,6 +82,37 @@ class ClassificationMetrics(Metrics):
 
     def log_roc_curve(self, fpr: list[float], tpr: list[float], threshold: list[float]) -> None:
         self.metadata["roc"] = {"fpr": list(fpr), "tpr": list(tpr), "thresholds": list(threshold)}
+
+    # The incremental kfp v2 calls, so kfp components run unchanged.
+    def log_roc_data_point(self, fpr: float, tpr: float, threshold: float) -> None:
+        roc = self.metadata.setdefault("roc", {"fpr": [], "tpr": [], "thresholds": []})
+        roc["fpr"].append(fpr)
+        roc["tpr"].append(tpr)
+        roc["thresholds"].append(threshold)
+
+    def set_confusion_matrix_categories(self, categories: list[str]) -> None:
+        size = len(categories)
+        self.metadata["confusionMatrix"] = {"categories": list(categories),
+                                            "matrix": [[0] * size for _ in range(size)]}
+
+    def _matrix(self) -> dict[str, Any]:
+        matrix = self.metadata.get("confusionMatrix")
+        if not isinstance(matrix, dict):
+            raise ValueError("call set_confusion_matrix_categories() first")
+        return matrix
+
+    def log_confusion_matrix_row(self, row_category: str, row: list[int]) -> None:
+        matrix = self._matrix()
+        if len(row) != len(matrix["categories"]):
+            raise ValueError(f"row {row_category!r} has {len(row)} values for "
+                             f"{len(matrix['categories'])} categories")
+        matrix["matrix"][matrix["categories"].index(row_category)] = list(row)
+
+    def log_confusion_matrix_cell(self, row_category: str, col_category: str,
+                                  value: int) -> None:
+        matrix = self._matrix()
+        categories = matrix["categories"]
+        matrix["matrix"][categories.index(row_category)][categories.index(col_category)] = value
 
 
 class HTML(Artifact):

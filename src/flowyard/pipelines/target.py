@@ -26,6 +26,12 @@ def load_target(spec: str) -> Pipeline:
     if path.suffix.lower() in _PY:
         return _from_python(path, name)
     if path.suffix.lower() in _YAML:
+        from flowyard.pipelines.kfp.loader import read_ir
+        from flowyard.pipelines.kfp.translate import translate
+
+        ir = read_ir(path)  # a kfp v2 compiled pipeline runs unchanged
+        if ir is not None:
+            return translate(ir, origin=str(path))
         return _from_yaml(path, name)
     raise InvalidInput(f"{path_text}: unknown kind of pipeline file ({path.suffix or 'no '}"
                        " suffix)", hint="use a .py file with @dsl.pipeline, or .yaml/.yml")
@@ -44,10 +50,12 @@ def _split(spec: str) -> tuple[str, str | None]:
 
 def _from_python(path: Path, name: str | None) -> Pipeline:
     from flowyard.pipelines.compiler import compile_pipeline
+    from flowyard.pipelines.kfp.loader import compile_kfp, is_kfp_pipeline
     from flowyard.pipelines.sdk_pipeline import PipelineDef
 
     module = _import(path)
-    found = {key: value for key, value in vars(module).items() if isinstance(value, PipelineDef)}
+    found = {key: value for key, value in vars(module).items()
+             if isinstance(value, PipelineDef) or is_kfp_pipeline(value)}
     if name is None:
         if not found:
             raise NotFound(f"{path}: no @dsl.pipeline function found",
@@ -56,11 +64,16 @@ def _from_python(path: Path, name: str | None) -> Pipeline:
             raise InvalidInput(f"{path}: holds {len(found)} @dsl.pipeline functions "
                                f"({', '.join(sorted(found))}); say which one",
                                hint=f"write {path}:<name>")
-        return compile_pipeline(next(iter(found.values())))
+        [(key, only)] = found.items()
+        if is_kfp_pipeline(only):
+            return compile_kfp(only, f"{path}:{key}")
+        return compile_pipeline(only)
     value = getattr(module, name, None)
     if value is None:
         listed = ", ".join(sorted(found)) or "none"
         raise NotFound(f"{path}: no {name!r} in this file; its pipelines: {listed}")
+    if is_kfp_pipeline(value):
+        return compile_kfp(value, f"{path}:{name}")
     if not isinstance(value, PipelineDef):
         raise InvalidInput(f"{path}: {name!r} is a {type(value).__name__}, not a @dsl.pipeline",
                            hint="decorate it with @dsl.pipeline, or name another object")
