@@ -66,13 +66,13 @@ def test_unwritable_home_is_a_config_error(
     assert "Traceback" not in result.err
 
 
-def test_server_setting_says_http_is_not_there_yet(
+def test_unreachable_server_setting_names_the_url(
     cli: Cli, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("FLOWYARD_SERVER", "http://127.0.0.1:9")
     result = cli("runs", "list")
     assert result.code == 2
-    assert "http://127.0.0.1:9" in result.err and "HTTP transport" in result.err
+    assert "http://127.0.0.1:9" in result.err and "cannot reach" in result.err
 
 
 def test_unknown_run_is_not_found(cli: Cli) -> None:

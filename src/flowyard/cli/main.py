@@ -15,6 +15,7 @@ from typing import Annotated
 import typer
 
 from flowyard import __version__
+from flowyard.cli import apply as apply_cmd
 from flowyard.cli import compile as compile_cmd
 from flowyard.cli import data as data_cmd
 from flowyard.cli import env as env_cmd
@@ -24,6 +25,7 @@ from flowyard.cli import render as render_cmd
 from flowyard.cli import run as run_cmd
 from flowyard.cli import runs as runs_cmd
 from flowyard.cli import serve as serve_cmd
+from flowyard.cli import up as up_cmd
 from flowyard.cli import validate as validate_cmd
 from flowyard.errors import FlowyardError
 
@@ -48,13 +50,26 @@ def build_app() -> typer.Typer:
 
     @app.callback()
     def root(
+        ctx: typer.Context,
         version: Annotated[
             bool,
             typer.Option("--version", callback=_version_callback, is_eager=True,
                          help="Show the version and exit."),
         ] = False,
+        server: Annotated[
+            str | None,
+            typer.Option("--server", envvar="FLOWYARD_SERVER",
+                         help="Talk to the Flowyard platform at this URL instead of running "
+                              "in-process."),
+        ] = None,
     ) -> None:
         """Flowyard: ML pipelines in Python, on a laptop first."""
+        if server:
+            # Every Client() of the command picks it up; restored afterwards so that an
+            # in-process caller (tests) keeps its own environment.
+            previous = os.environ.get("FLOWYARD_SERVER")
+            os.environ["FLOWYARD_SERVER"] = server
+            ctx.call_on_close(lambda: _restore_env("FLOWYARD_SERVER", previous))
 
     @app.command("version")
     def version_command() -> None:
@@ -72,10 +87,24 @@ def build_app() -> typer.Typer:
     app.add_typer(param_cmd.app, name="param")
     app.command("render")(render_cmd.render_command)
     app.command("validate-kube")(render_cmd.validate_kube_command)
+    app.command("up")(up_cmd.up_command)
+    app.command("down")(up_cmd.down_command)
+    app.command("status")(up_cmd.status_command)
+    app.command("apply")(apply_cmd.apply_command)
+    app.command("delete")(apply_cmd.delete_command)
+    app.command("get")(apply_cmd.get_command)
+    app.command("describe")(apply_cmd.describe_command)
     return app
 
 
 app = build_app()
+
+
+def _restore_env(name: str, value: str | None) -> None:
+    if value is None:
+        os.environ.pop(name, None)
+    else:
+        os.environ[name] = value
 
 
 def _debug() -> bool:

@@ -50,8 +50,9 @@ class Client:
     """Runs pipelines and reads their results.
 
     `Client()` uses the embedded runtime configured by FLOWYARD_* settings (SQLite and the
-    local object store under FLOWYARD_HOME by default). `Client(server=URL)` will talk to a
-    Flowyard platform over HTTP; `transport=` plugs in any `Transport` (tests, other backends).
+    local object store under FLOWYARD_HOME by default). `Client(server=URL)` (or
+    FLOWYARD_SERVER) talks to a Flowyard platform over HTTP; `transport=` plugs in any
+    `Transport` (tests, other backends).
     """
 
     def __init__(
@@ -68,14 +69,14 @@ class Client:
         self._settings = settings
         if transport is None:
             if server:
-                raise ConfigError(
-                    f"cannot connect to {server}: the HTTP transport arrives with the "
-                    "Flowyard platform; this version runs pipelines in-process only",
-                    hint="unset FLOWYARD_SERVER (and drop server=) to use the embedded runtime",
-                )
-            from flowyard.client.embedded import EmbeddedTransport
+                from flowyard.client.http import HttpTransport
 
-            transport = EmbeddedTransport(self.settings)
+                self.token = token or os.environ.get("FLOWYARD_TOKEN") or None
+                transport = HttpTransport(server, self.token)
+            else:
+                from flowyard.client.embedded import EmbeddedTransport
+
+                transport = EmbeddedTransport(self.settings)
         self.transport: Transport = transport
 
     @property

@@ -1,8 +1,9 @@
 """The seam between `Client` and where the work happens.
 
 `Client` speaks only this protocol. `EmbeddedTransport` implements it in-process (SQLite or
-PostgreSQL, the local object store, the engine in this process); an HTTP transport that talks
-to the platform's API will implement the same methods, so the CLI and the SDK never change.
+PostgreSQL, the local object store, the engine in this process); `HttpTransport`
+(client/http.py) talks to the platform's API with the same methods, so the CLI and the SDK
+never change.
 Records travel as the store's dataclasses; an HTTP transport rebuilds them from JSON.
 """
 

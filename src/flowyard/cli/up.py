@@ -1,0 +1,129 @@
+"""`flowyard up`, `down` and `status`: the platform on this machine."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from flowyard.errors import ConfigError, NotFound
+
+if TYPE_CHECKING:
+    from flowyard.settings import Settings
+
+# flowyard.platform.server.DEFAULT_PORT, not imported so that --help stays fast
+DEFAULT_PORT = 8470
+
+
+def _settings() -> Settings:
+    from flowyard.client.client import _settings_from_env
+
+    return _settings_from_env()
+
+
+def up_command(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on (0: any free port).")]
+    = DEFAULT_PORT,
+    detach: Annotated[bool, typer.Option("--detach", "-d",
+                                         help="Run in the background; stop with "
+                                              "`flowyard down`.")] = False,
+    log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+) -> None:
+    """Start the Flowyard platform: API server and controllers (Ctrl-C stops it)."""
+    from flowyard.platform.server import read_state, serve
+
+    settings = _settings()
+    if not detach:
+        serve(settings, host, port, log_level=log_level)
+        return
+    running = read_state(settings)
+    if running is not None:
+        raise ConfigError(f"a Flowyard platform already runs for {settings.home} "
+                          f"(pid {running['pid']}, {running['url']})",
+                          hint="flowyard down stops it")
+    home = settings.ensure_home()
+    log = home / "platform" / "server.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "flowyard.platform", "--host", host, "--port", str(port),
+             "--log-level", log_level],
+            stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True, close_fds=True)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        state = read_state(settings)
+        if state is not None and state.get("pid") == proc.pid:
+            typer.echo(f"Flowyard platform running at {state['url']} (pid {proc.pid}); "
+                       f"log: {log}")
+            return
+        if proc.poll() is not None:
+            tail = log.read_text(encoding="utf-8", errors="replace")[-2000:]
+            raise ConfigError(f"the platform exited with code {proc.returncode} while "
+                              f"starting:\n{tail.strip()}", hint=f"full log: {log}")
+        time.sleep(0.05)
+    raise ConfigError(f"the platform (pid {proc.pid}) did not become ready in 30 s",
+                      hint=f"see {log}")
+
+
+def down_command(
+    timeout: Annotated[float, typer.Option(help="Seconds to wait before SIGKILL.")] = 15.0,
+) -> None:
+    """Stop the platform started with `flowyard up --detach`."""
+    from flowyard.platform.server import read_state
+
+    settings = _settings()
+    state = read_state(settings)
+    if state is None:
+        raise NotFound(f"no Flowyard platform runs for {settings.home}",
+                       hint="flowyard up --detach starts one")
+    pid = int(state["pid"])
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not _alive(pid):
+            typer.echo(f"Flowyard platform stopped (pid {pid})")
+            return
+        time.sleep(0.05)
+    os.kill(pid, signal.SIGKILL)
+    typer.echo(f"Flowyard platform killed after {timeout:g} s (pid {pid})")
+
+
+def status_command() -> None:
+    """Say whether the platform runs, where, and whether it is ready."""
+    import httpx
+
+    from flowyard.platform.server import read_state
+
+    settings = _settings()
+    state = read_state(settings)
+    if state is None:
+        typer.echo(f"Flowyard platform: not running (home {settings.home})")
+        raise typer.Exit(1)
+    try:
+        ready = httpx.get(f"{state['url']}/readyz", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        ready = False
+    typer.echo(f"Flowyard platform: running at {state['url']} (pid {state['pid']}), "
+               f"{'ready' if ready else 'NOT ready'}")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+    except OSError:
+        pass
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True

@@ -1,0 +1,432 @@
+"""The REST API: resources, runs, logs, artifacts, watch streams, health and OpenAPI.
+
+Handlers are async so that run drivers are spawned from the event-loop thread (see
+`procs`); store calls, which block, go to the thread pool.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import tarfile
+import tempfile
+from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from flowyard.errors import Conflict, FlowyardError, InvalidInput, NotFound
+from flowyard.platform.codec import encode_error, encode_record
+from flowyard.platform.selectors import decode_continue, encode_continue, matches, parse_selector
+from flowyard.store.records import TERMINAL_RUN_STATES
+
+if TYPE_CHECKING:
+    from flowyard.platform.runtime import Platform
+
+API = "/api/v1alpha1"
+WATCH_INTERVAL = 0.25
+T = TypeVar("T")
+Handler = Callable[[Request], Coroutine[Any, Any, Response]]
+
+
+def plurals() -> dict[str, str]:
+    from flowyard.resources import KINDS
+
+    return {kind.lower() + "s": kind for kind in KINDS}
+
+
+def kind_of(plural: str) -> str:
+    table = plurals()
+    kind = table.get(plural.lower())
+    if kind is None:
+        known = ", ".join(f"{p} ({k})" for p, k in sorted(table.items()))
+        raise NotFound(f"unknown resource type {plural!r}", hint=f"known types: {known}")
+    return kind
+
+
+def error_response(exc: FlowyardError) -> JSONResponse:
+    return JSONResponse(encode_error(exc), status_code=exc.status if exc.status >= 400 else 500)
+
+
+def guarded(handler: Handler) -> Handler:
+    """Map the FlowyardError tree to status codes, once, for every route."""
+
+    async def wrapper(request: Request) -> Response:
+        try:
+            return await handler(request)
+        except FlowyardError as exc:
+            return error_response(exc)
+
+    wrapper.__name__ = handler.__name__
+    wrapper.__doc__ = handler.__doc__
+    return wrapper
+
+
+async def blocking(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    return await run_in_threadpool(fn, *args, **kwargs)
+
+
+async def json_body(request: Request) -> Any:
+    raw = await request.body()
+    try:
+        return json.loads(raw or b"null")
+    except ValueError as exc:
+        raise InvalidInput(f"{request.method} {request.url.path}: the body is not JSON: {exc}",
+                           hint="send Content-Type: application/json") from exc
+
+
+def query_int(request: Request, name: str, default: int, *, low: int = 0,
+              high: int = 100_000) -> int:
+    text = request.query_params.get(name)
+    if text is None or text == "":
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        value = low - 1
+    if not low <= value <= high:
+        raise InvalidInput(f"query parameter {name}={text!r} is not an integer in "
+                           f"{low}..{high}")
+    return value
+
+
+def query_bool(request: Request, name: str) -> bool:
+    return request.query_params.get(name, "").lower() in ("1", "true", "yes")
+
+
+def sse(event: str, data: Any) -> bytes:
+    return f"event: {event}\ndata: {json.dumps(data, default=str)}\n\n".encode()
+
+
+class Api:
+    def __init__(self, platform: Platform) -> None:
+        self.p = platform
+
+    # -- health -----------------------------------------------------------------------------
+    async def healthz(self, request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(self, request: Request) -> Response:
+        await blocking(self.p.metadata.list_runs, limit=1)
+        return JSONResponse({"status": "ready"})
+
+    async def openapi(self, request: Request) -> Response:
+        from flowyard.platform.openapi import openapi_document
+
+        return JSONResponse(openapi_document())
+
+    async def kinds(self, request: Request) -> Response:
+        return JSONResponse({"kinds": [{"kind": k, "plural": p}
+                                       for p, k in sorted(plurals().items())]})
+
+    # -- resources --------------------------------------------------------------------------
+    async def list_resources(self, request: Request) -> Response:
+        kind = kind_of(request.path_params["plural"])
+        namespace = request.path_params.get("namespace")
+        selector = parse_selector(request.query_params.get("labelSelector", ""))
+        if query_bool(request, "watch"):
+            return StreamingResponse(self._watch(kind, namespace, selector),
+                                     media_type="text/event-stream",
+                                     headers={"Cache-Control": "no-cache"})
+        limit = query_int(request, "limit", 0)
+        token = request.query_params.get("continue")
+        after = decode_continue(token) if token else None
+        bodies = await blocking(self.p.metadata.list_resources, kind, namespace)
+        items = [b for b in bodies if matches(b, selector)]
+        if after is not None:
+            items = [b for b in items if _key(b) > after]
+        next_token = None
+        if limit and len(items) > limit:
+            items = items[:limit]
+            next_token = encode_continue(*_key(items[-1]))
+        return JSONResponse({"apiVersion": "flowyard.dev/v1alpha1", "kind": f"{kind}List",
+                             "metadata": {"continue": next_token}, "items": items})
+
+    async def _watch(self, kind: str, namespace: str | None,
+                     selector: list[Any]) -> AsyncIterator[bytes]:
+        """ADDED/MODIFIED/DELETED events as the stored resources change (polling the store,
+        so changes by any process, the controllers included, are seen)."""
+        known: dict[tuple[str, str], str] = {}
+        first = True
+        while True:
+            bodies = await blocking(self.p.metadata.list_resources, kind, namespace)
+            now = {_key(b): b for b in bodies if matches(b, selector)}
+            for key, body in now.items():
+                digest = json.dumps(body, sort_keys=True, default=str)
+                if key not in known:
+                    yield sse("ADDED", {"type": "ADDED", "object": body})
+                elif known[key] != digest:
+                    yield sse("MODIFIED", {"type": "MODIFIED", "object": body})
+                known[key] = digest
+            for key in [k for k in known if k not in now]:
+                del known[key]
+                yield sse("DELETED", {"type": "DELETED", "object": {
+                    "kind": kind, "metadata": {"namespace": key[0], "name": key[1]}}})
+            if first:
+                first = False
+                yield sse("SYNCED", {"type": "SYNCED"})
+            await asyncio.sleep(WATCH_INTERVAL)
+
+    async def get_resource(self, request: Request) -> Response:
+        kind = kind_of(request.path_params["plural"])
+        body = await blocking(self.p.metadata.get_resource, kind,
+                              request.path_params["namespace"], request.path_params["name"])
+        return JSONResponse(body)
+
+    async def apply_resource(self, request: Request) -> Response:
+        """Create or update (PUT on the name, or POST to the collection)."""
+        kind = kind_of(request.path_params["plural"])
+        namespace = request.path_params["namespace"]
+        body = await json_body(request)
+        if not isinstance(body, dict):
+            raise InvalidInput(f"{request.url.path}: expected a {kind} resource object, got "
+                               f"{type(body).__name__}")
+        body.setdefault("kind", kind)
+        meta = body.setdefault("metadata", {})
+        if isinstance(meta, dict):
+            meta.setdefault("namespace", namespace)
+            if "name" in request.path_params:
+                meta.setdefault("name", request.path_params["name"])
+        stored, created = await blocking(self._apply, kind, namespace,
+                                         request.path_params.get("name"), body)
+        return JSONResponse(stored, status_code=201 if created else 200)
+
+    def _apply(self, kind: str, namespace: str, name: str | None,
+               body: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+        from flowyard.resources.loader import parse_resource
+
+        resource = parse_resource(body)
+        if resource.kind != kind:
+            raise InvalidInput(f"kind {resource.kind!r} does not match the URL's {kind!r}",
+                               hint=f"PUT it to {API}/namespaces/{namespace}/"
+                                    f"{resource.kind.lower()}s/{resource.name}")
+        if resource.namespace != namespace or (name is not None and resource.name != name):
+            raise InvalidInput(
+                f"metadata {resource.namespace}/{resource.name} does not match the URL's "
+                f"{namespace}/{name or resource.name}",
+                hint="send the resource to the URL of its own namespace and name")
+        meta = self.p.metadata
+        try:
+            existing: dict[str, Any] | None = meta.get_resource(kind, namespace, resource.name)
+        except NotFound:
+            existing = None
+        data = resource.to_dict()
+        if existing is not None:
+            data["status"] = data.get("status") or existing.get("status") or {}
+            data["metadata"]["creationTimestamp"] = \
+                existing["metadata"].get("creationTimestamp")
+        else:
+            from flowyard.store.records import utcnow
+
+            data["metadata"]["creationTimestamp"] = utcnow().isoformat()
+        data["metadata"].pop("generation", None)
+        if kind == "DataPipeline":
+            self._check_data_pipeline(resource)
+        meta.put_resource(kind, namespace, resource.name, data)
+        return meta.get_resource(kind, namespace, resource.name), existing is None
+
+    def _check_data_pipeline(self, resource: Any) -> None:
+        # Input repos must exist and outputs must not collide; DataPipelines.create checks
+        # and creates the output repo. The platform then stores the full body itself.
+        from flowyard.data.pipelines import DataPipelines
+
+        DataPipelines(self.p.data.store, resource.namespace).create(resource, update=True)
+
+    async def delete_resource(self, request: Request) -> Response:
+        kind = kind_of(request.path_params["plural"])
+        namespace, name = request.path_params["namespace"], request.path_params["name"]
+        await blocking(self.p.metadata.delete_resource, kind, namespace, name)
+        return JSONResponse({"status": "deleted", "kind": kind, "namespace": namespace,
+                             "name": name})
+
+    # -- runs -------------------------------------------------------------------------------
+    async def submit_run(self, request: Request) -> Response:
+        body = await json_body(request)
+        if not isinstance(body, dict) or not isinstance(body.get("pipeline"), dict):
+            raise InvalidInput("POST /runs expects {pipeline: <Pipeline resource>, "
+                               "parameters: {...}, cache, namespace, labels, start}")
+        record = await blocking(self._submit, body)
+        if body.get("start", True):
+            self.p.runs.start(record.id, "execute")
+        return JSONResponse(encode_record(record), status_code=201)
+
+    def _submit(self, body: dict[str, Any]) -> Any:
+        from flowyard.client.files import load_pipeline
+
+        pipeline = load_pipeline(body["pipeline"])
+        record = self.p.transport.submit(
+            pipeline, body.get("parameters") or {}, cache=bool(body.get("cache", True)),
+            namespace=body.get("namespace"), labels=body.get("labels"))
+        self.p.runs.mark(record.id)
+        return self.p.metadata.get_run(record.id)
+
+    async def list_runs(self, request: Request) -> Response:
+        q = request.query_params
+        records = await blocking(
+            self.p.metadata.list_runs, namespace=q.get("namespace"),
+            pipeline=q.get("pipeline"), state=q.get("state"),
+            limit=query_int(request, "limit", 50, low=1),
+            offset=query_int(request, "offset", 0))
+        return JSONResponse({"items": [encode_record(r) for r in records]})
+
+    async def get_run(self, request: Request) -> Response:
+        record = await blocking(self.p.metadata.get_run, request.path_params["run"])
+        return JSONResponse(encode_record(record))
+
+    async def run_steps(self, request: Request) -> Response:
+        steps = await blocking(self.p.transport.get_steps, request.path_params["run"])
+        return JSONResponse({"items": [encode_record(s) for s in steps]})
+
+    async def run_action(self, request: Request) -> Response:
+        run_id, action = request.path_params["run"], request.path_params["action"]
+        run = await blocking(self.p.metadata.get_run, run_id)
+        if action == "cancel":
+            record = await blocking(self.p.transport.cancel, run_id)
+            return JSONResponse(encode_record(record))
+        mode = request.query_params.get("mode", "execute") if action == "start" else action
+        if mode not in ("execute", "retry", "resume"):
+            raise NotFound(f"unknown run action {action!r} (mode {mode!r})",
+                           hint="actions: start?mode=execute|retry|resume, cancel, retry, "
+                                "resume")
+        if mode == "retry" and run.state not in ("Failed", "Cancelled"):
+            raise Conflict(f"run {run_id} is {run.state}; only Failed or Cancelled runs can "
+                           "be retried")
+        if mode == "resume" and run.state in TERMINAL_RUN_STATES:
+            raise Conflict(f"run {run_id!r} already finished ({run.state})",
+                           hint=f"use retry to re-run its failed steps: flowyard runs retry "
+                                f"{run_id}")
+        if mode == "resume" and await blocking(_driven_elsewhere, run):
+            raise Conflict(f"run {run_id!r} is still driven by process {run.driver_pid}",
+                           hint="wait for it, or cancel the run first")
+        await blocking(self.p.runs.mark, run_id)
+        self.p.runs.start(run_id, mode)  # type: ignore[arg-type]
+        record = await blocking(self.p.metadata.get_run, run_id)
+        return JSONResponse(encode_record(record), status_code=202)
+
+    async def step_log(self, request: Request) -> Response:
+        run_id, step_id = request.path_params["run"], request.path_params["step"]
+        offset = query_int(request, "offset", 0, high=2**62)
+        data = await blocking(self.p.transport.read_log, run_id, step_id, offset)
+        if not query_bool(request, "follow"):
+            return Response(data, media_type="application/octet-stream")
+        return StreamingResponse(self._follow(run_id, step_id, offset, data),
+                                 media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache"})
+
+    async def _follow(self, run_id: str, step_id: str, offset: int,
+                      first: bytes) -> AsyncIterator[bytes]:
+        """`log` events carrying text chunks until the run ends, then `end`."""
+        data = first
+        while True:
+            if data:
+                offset += len(data)
+                yield sse("log", {"offset": offset, "text": data.decode("utf-8", "replace")})
+            run = await blocking(self.p.metadata.get_run, run_id)
+            if run.state in TERMINAL_RUN_STATES:
+                data = await blocking(self.p.transport.read_log, run_id, step_id, offset)
+                if data:
+                    continue
+                yield sse("end", {"state": run.state})
+                return
+            await asyncio.sleep(WATCH_INTERVAL)
+            data = await blocking(self.p.transport.read_log, run_id, step_id, offset)
+
+    # -- artifacts --------------------------------------------------------------------------
+    async def run_artifacts(self, request: Request) -> Response:
+        records = await blocking(self.p.transport.list_artifacts, request.path_params["run"])
+        return JSONResponse({"items": [encode_record(a) for a in records]})
+
+    async def get_artifact(self, request: Request) -> Response:
+        record = await blocking(self.p.metadata.get_artifact, request.path_params["artifact"])
+        return JSONResponse(encode_record(record))
+
+    async def artifact_content(self, request: Request) -> Response:
+        """A file artifact's bytes, or a folder as an uncompressed tar."""
+        artifact_id = request.path_params["artifact"]
+        record = await blocking(self.p.metadata.get_artifact, artifact_id)
+        headers = {"X-Flowyard-Artifact-Name": record.name}
+        if not record.is_tree:
+            data = await blocking(self.p.objects.get_bytes, record.digest)
+            return Response(data, media_type="application/octet-stream", headers=headers)
+        data = await blocking(self._tar, record.digest, record.name)
+        return Response(data, media_type="application/x-tar", headers=headers)
+
+    def _tar(self, digest: str, name: str) -> bytes:
+        with tempfile.TemporaryDirectory(prefix="flowyard-artifact-") as tmp:
+            root = self.p.objects.materialize(digest, Path(tmp) / name)
+            buf = io.BytesIO()
+            with tarfile.open(fileobj=buf, mode="w") as tar:
+                tar.add(root, arcname=".")
+            return buf.getvalue()
+
+
+def _driven_elsewhere(run: Any) -> bool:
+    from flowyard.pipelines.engine.engine import _driver_alive
+
+    return run.state == "Running" and bool(_driver_alive(run))
+
+
+def _key(body: dict[str, Any]) -> tuple[str, str]:
+    meta = body.get("metadata") or {}
+    return str(meta.get("namespace", "")), str(meta.get("name", ""))
+
+
+def routes(api: Api) -> list[Route]:
+    g = guarded
+    ns = f"{API}/namespaces/{{namespace}}"
+    return [
+        Route("/healthz", g(api.healthz), methods=["GET"]),
+        Route("/readyz", g(api.readyz), methods=["GET"]),
+        Route("/api/openapi.json", g(api.openapi), methods=["GET"]),
+        Route(f"{API}/kinds", g(api.kinds), methods=["GET"]),
+        Route(f"{API}/runs", g(api.submit_run), methods=["POST"]),
+        Route(f"{API}/runs", g(api.list_runs), methods=["GET"]),
+        Route(f"{API}/runs/{{run}}", g(api.get_run), methods=["GET"]),
+        Route(f"{API}/runs/{{run}}/steps", g(api.run_steps), methods=["GET"]),
+        Route(f"{API}/runs/{{run}}/steps/{{step}}/log", g(api.step_log), methods=["GET"]),
+        Route(f"{API}/runs/{{run}}/artifacts", g(api.run_artifacts), methods=["GET"]),
+        Route(f"{API}/runs/{{run}}/{{action}}", g(api.run_action), methods=["POST"]),
+        Route(f"{API}/artifacts/{{artifact}}", g(api.get_artifact), methods=["GET"]),
+        Route(f"{API}/artifacts/{{artifact}}/content", g(api.artifact_content),
+              methods=["GET"]),
+        Route(f"{API}/{{plural}}", g(api.list_resources), methods=["GET"]),
+        Route(f"{ns}/{{plural}}", g(api.list_resources), methods=["GET"]),
+        Route(f"{ns}/{{plural}}", g(api.apply_resource), methods=["POST"]),
+        Route(f"{ns}/{{plural}}/{{name}}", g(api.get_resource), methods=["GET"]),
+        Route(f"{ns}/{{plural}}/{{name}}", g(api.apply_resource), methods=["PUT"]),
+        Route(f"{ns}/{{plural}}/{{name}}", g(api.delete_resource), methods=["DELETE"]),
+    ]
+
+
+def create_app(platform: Platform) -> Starlette:
+    """The ASGI app; its lifespan starts and stops the platform's controllers."""
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await platform.startup()
+        try:
+            yield
+        finally:
+            await platform.shutdown()
+
+    async def not_found(request: Request, exc: Exception) -> Response:
+        return error_response(NotFound(f"no route {request.method} {request.url.path}",
+                                       hint=f"see /api/openapi.json; resources live under "
+                                            f"{API}/namespaces/NS/PLURAL/NAME"))
+
+    async def internal(request: Request, exc: Exception) -> Response:
+        return JSONResponse({"error": {"code": "InternalError", "message":
+                                       f"{type(exc).__name__}: {exc}", "hint": None}},
+                            status_code=500)
+
+    app = Starlette(routes=routes(Api(platform)), lifespan=lifespan,
+                    exception_handlers={404: not_found, 405: not_found, 500: internal})
+    app.state.platform = platform
+    return app

@@ -1,0 +1,1 @@
+"""Controllers: loops that reconcile stored resources into processes on this machine."""

@@ -1,0 +1,123 @@
+"""The OpenAPI 3.1 document, assembled from the resource models' JSON schemas."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from flowyard import __version__
+
+API = "/api/v1alpha1"
+
+
+def _error() -> dict[str, Any]:
+    return {"description": "error", "content": {"application/json": {
+        "schema": {"$ref": "#/components/schemas/Error"}}}}
+
+
+def _ok(schema: dict[str, Any], description: str = "ok") -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _param(name: str, where: str = "path", schema: dict[str, Any] | None = None,
+           required: bool | None = None) -> dict[str, Any]:
+    return {"name": name, "in": where, "required": where == "path" if required is None
+            else required, "schema": schema or {"type": "string"}}
+
+
+def _op(summary: str, responses: dict[str, Any], params: list[dict[str, Any]] | None = None,
+        body: dict[str, Any] | None = None) -> dict[str, Any]:
+    op: dict[str, Any] = {"summary": summary, "responses": {
+        **responses, "400": _error(), "404": _error(), "409": _error(), "503": _error()}}
+    if params:
+        op["parameters"] = params
+    if body is not None:
+        op["requestBody"] = {"required": True, "content": {"application/json": {
+            "schema": body}}}
+    return op
+
+
+@cache
+def openapi_document() -> dict[str, Any]:
+    from flowyard.resources import KINDS
+
+    schemas: dict[str, Any] = {
+        "Error": {"type": "object", "required": ["error"], "properties": {"error": {
+            "type": "object", "required": ["code", "message"], "properties": {
+                "code": {"type": "string"}, "message": {"type": "string"},
+                "hint": {"type": ["string", "null"]},
+                "problems": {"type": "array", "items": {"type": "object"}}}}}},
+        "Record": {"type": "object", "additionalProperties": True},
+    }
+    paths: dict[str, Any] = {}
+    any_obj = {"$ref": "#/components/schemas/Record"}
+    listing = [_param("labelSelector", "query"), _param("limit", "query", {"type": "integer"}),
+               _param("continue", "query"), _param("watch", "query", {"type": "boolean"})]
+    for kind, model in KINDS.items():
+        schema = model.model_json_schema(by_alias=True,
+                                         ref_template="#/components/schemas/{model}")
+        for name, sub in schema.pop("$defs", {}).items():
+            schemas.setdefault(name, sub)
+        schemas[kind] = schema
+        ref = {"$ref": f"#/components/schemas/{kind}"}
+        plural = kind.lower() + "s"
+        list_schema = {"type": "object", "properties": {
+            "items": {"type": "array", "items": ref},
+            "metadata": {"type": "object", "properties": {
+                "continue": {"type": ["string", "null"]}}}}}
+        coll = f"{API}/namespaces/{{namespace}}/{plural}"
+        ns = _param("namespace")
+        paths[f"{API}/{plural}"] = {"get": _op(f"list {kind}s in every namespace",
+                                               {"200": _ok(list_schema)}, listing)}
+        paths[coll] = {
+            "get": _op(f"list or watch {kind}s", {"200": _ok(list_schema)}, [ns, *listing]),
+            "post": _op(f"apply a {kind}", {"200": _ok(ref), "201": _ok(ref)}, [ns], ref),
+        }
+        item = [ns, _param("name")]
+        paths[f"{coll}/{{name}}"] = {
+            "get": _op(f"read a {kind}", {"200": _ok(ref)}, item),
+            "put": _op(f"create or update a {kind}", {"200": _ok(ref), "201": _ok(ref)},
+                       item, ref),
+            "delete": _op(f"delete a {kind}", {"200": _ok(any_obj)}, item),
+        }
+    run = [_param("run")]
+    items = {"type": "object", "properties": {"items": {"type": "array", "items": any_obj}}}
+    paths.update({
+        "/healthz": {"get": {"summary": "liveness", "responses": {"200": _ok(any_obj)}}},
+        "/readyz": {"get": {"summary": "readiness", "responses": {"200": _ok(any_obj)}}},
+        f"{API}/runs": {
+            "get": _op("list runs, newest first", {"200": _ok(items)}, [
+                _param("namespace", "query"), _param("pipeline", "query"),
+                _param("state", "query"), _param("limit", "query", {"type": "integer"}),
+                _param("offset", "query", {"type": "integer"})]),
+            "post": _op("submit a run", {"201": _ok(any_obj)}, body={
+                "type": "object", "required": ["pipeline"], "properties": {
+                    "pipeline": {"$ref": "#/components/schemas/Pipeline"},
+                    "parameters": {"type": "object"}, "cache": {"type": "boolean"},
+                    "namespace": {"type": ["string", "null"]},
+                    "labels": {"type": "object"}, "start": {"type": "boolean"}}}),
+        },
+        f"{API}/runs/{{run}}": {"get": _op("read a run", {"200": _ok(any_obj)}, run)},
+        f"{API}/runs/{{run}}/steps": {"get": _op("a run's steps", {"200": _ok(items)}, run)},
+        f"{API}/runs/{{run}}/artifacts": {"get": _op("a run's artifacts",
+                                                     {"200": _ok(items)}, run)},
+        f"{API}/runs/{{run}}/steps/{{step}}/log": {"get": _op(
+            "a step's log (bytes from offset; follow=true streams server-sent events)",
+            {"200": {"description": "log bytes or an event stream"}},
+            [*run, _param("step"), _param("offset", "query", {"type": "integer"}),
+             _param("follow", "query", {"type": "boolean"})])},
+        f"{API}/runs/{{run}}/{{action}}": {"post": _op(
+            "cancel, retry, resume or start (mode=execute|retry|resume) a run",
+            {"200": _ok(any_obj), "202": _ok(any_obj)},
+            [*run, _param("action", schema={"enum": ["cancel", "retry", "resume", "start"]}),
+             _param("mode", "query")])},
+        f"{API}/artifacts/{{artifact}}": {"get": _op("an artifact's record",
+                                                     {"200": _ok(any_obj)},
+                                                     [_param("artifact")])},
+        f"{API}/artifacts/{{artifact}}/content": {"get": _op(
+            "a file artifact's bytes, or a folder artifact as a tar",
+            {"200": {"description": "bytes"}}, [_param("artifact")])},
+    })
+    return {"openapi": "3.1.0",
+            "info": {"title": "Flowyard platform API", "version": __version__},
+            "paths": paths, "components": {"schemas": schemas}}

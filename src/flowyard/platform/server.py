@@ -1,0 +1,101 @@
+"""Serve the platform with uvicorn; the state file under FLOWYARD_HOME says where it runs."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from flowyard.errors import ConfigError
+
+if TYPE_CHECKING:
+    from flowyard.settings import Settings
+
+DEFAULT_PORT = 8470
+
+
+def state_file(settings: Settings) -> Path:
+    return settings.home / "platform" / "server.json"
+
+
+def read_state(settings: Settings) -> dict[str, Any] | None:
+    """The running platform's {pid, url, host, port}, or None (a stale file is removed)."""
+    path = state_file(settings)
+    try:
+        state: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        os.kill(int(state["pid"]), 0)
+    except (OSError, ValueError, KeyError, TypeError):
+        with contextlib.suppress(OSError):
+            path.unlink()
+        return None
+    return state
+
+
+def serve(settings: Settings, host: str = "127.0.0.1", port: int = DEFAULT_PORT, *,
+          log_level: str = "info") -> None:
+    """Run the API and the controllers in this process until SIGINT/SIGTERM."""
+    import socket
+
+    import uvicorn
+
+    from flowyard.platform.api import create_app
+    from flowyard.platform.runtime import Platform
+
+    running = read_state(settings)
+    if running is not None:
+        raise ConfigError(f"a Flowyard platform already runs for {settings.home} "
+                          f"(pid {running['pid']}, {running['url']})",
+                          hint="flowyard down stops it; or set FLOWYARD_HOME")
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror}",
+                          hint="choose another port with --port") from exc
+    bound_port = int(sock.getsockname()[1])
+    logging.basicConfig(level=getattr(logging, log_level.upper(), logging.INFO),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    url = f"http://{host}:{bound_port}"
+    path = state_file(settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    config = uvicorn.Config(create_app(Platform(settings)), log_level=log_level,
+                            access_log=False, lifespan="on", timeout_graceful_shutdown=3)
+    server = uvicorn.Server(config)
+    original_startup = server.startup
+
+    async def startup(sockets: list[socket.socket] | None = None) -> None:
+        await original_startup(sockets)
+        # Written once the port answers: `flowyard up --detach` waits for this file.
+        path.write_text(json.dumps({"pid": os.getpid(), "url": url, "host": host,
+                                    "port": bound_port}), encoding="utf-8")
+        logging.getLogger("flowyard.platform").info("Flowyard platform ready at %s", url)
+
+    original_shutdown = server.shutdown
+
+    async def shutdown(sockets: list[socket.socket] | None = None) -> None:
+        try:
+            await original_shutdown(sockets)
+        finally:
+            # Here rather than after run(): uvicorn re-raises the SIGTERM it caught once
+            # it has shut down, and that ends the process before run() returns.
+            _remove_state(path)
+
+    server.startup = startup  # type: ignore[method-assign]
+    server.shutdown = shutdown  # type: ignore[method-assign]
+    try:
+        server.run(sockets=[sock])
+    except KeyboardInterrupt:
+        pass  # Ctrl-C: uvicorn has already stopped everything; re-raised SIGINT lands here
+    finally:
+        _remove_state(path)
+
+
+def _remove_state(path: Path) -> None:
+    with contextlib.suppress(OSError, ValueError):
+        if json.loads(path.read_text(encoding="utf-8")).get("pid") == os.getpid():
+            path.unlink()

@@ -1,0 +1,87 @@
+"""Helpers for platform tests: start a real `python -m flowyard.platform`, wait for things."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+DATA = Path(__file__).parent / "data"
+CLEAN_ENV = ("FLOWYARD_DATABASE_URL", "FLOWYARD_OBJECT_STORE_URL", "FLOWYARD_SERVER",
+             "FLOWYARD_S3_ENDPOINT_URL", "FLOWYARD_NAMESPACE", "FLOWYARD_DEBUG",
+             "FLOWYARD_TOKEN")
+
+
+@dataclass
+class LivePlatform:
+    home: Path
+    proc: subprocess.Popen[bytes]
+    url: str
+
+    @property
+    def env(self) -> dict[str, str]:
+        return platform_env(self.home)
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown code runs, as in a crash."""
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def platform_env(home: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in CLEAN_ENV}
+    env["FLOWYARD_HOME"] = str(home)
+    return env
+
+
+def start_platform(home: Path, timeout: float = 30.0) -> LivePlatform:
+    """`python -m flowyard.platform --port 0`; ready when it writes its state file."""
+    state = home / "platform" / "server.json"
+    state.unlink(missing_ok=True)
+    home.mkdir(parents=True, exist_ok=True)
+    log = open(home / "platform-test.log", "ab")  # noqa: SIM115 - kept for the process
+    proc = subprocess.Popen([sys.executable, "-m", "flowyard.platform", "--port", "0",
+                             "--log-level", "warning"], env=platform_env(home),
+                            stdout=log, stderr=subprocess.STDOUT)
+    log.close()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            text = (home / "platform-test.log").read_text(errors="replace")
+            raise RuntimeError(f"platform exited with {proc.returncode}:\n{text}")
+        try:
+            data = json.loads(state.read_text())
+        except (OSError, ValueError):
+            time.sleep(0.05)
+            continue
+        if data.get("pid") == proc.pid:
+            return LivePlatform(home, proc, data["url"])
+        time.sleep(0.05)
+    proc.kill()
+    proc.wait()
+    raise TimeoutError("platform did not start")
+
+
+def wait_for(predicate: Any, timeout: float = 30.0, what: str = "condition") -> None:
+    assert callable(predicate)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"{what} not reached in {timeout}s")
