@@ -18,6 +18,7 @@ from flowyard import __version__
 from flowyard.cli import apply as apply_cmd
 from flowyard.cli import compile as compile_cmd
 from flowyard.cli import data as data_cmd
+from flowyard.cli import deploy as deploy_cmd
 from flowyard.cli import env as env_cmd
 from flowyard.cli import param as param_cmd
 from flowyard.cli import predict as predict_cmd
@@ -87,6 +88,9 @@ def build_app() -> typer.Typer:
     app.add_typer(param_cmd.app, name="param")
     app.command("render")(render_cmd.render_command)
     app.command("validate-kube")(render_cmd.validate_kube_command)
+    app.command("deploy")(deploy_cmd.deploy_command)
+    app.command("diff")(deploy_cmd.diff_command)
+    app.command("undeploy")(deploy_cmd.undeploy_command)
     app.command("up")(up_cmd.up_command)
     app.command("down")(up_cmd.down_command)
     app.command("status")(up_cmd.status_command)

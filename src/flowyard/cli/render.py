@@ -1,4 +1,4 @@
-"""`flowyard render --env E [-o DIR] [--template] [--no-validate]`"""
+"""`flowyard render [platform] --env E [-o DIR] [--template] [--no-validate]`"""
 
 from __future__ import annotations
 
@@ -23,14 +23,23 @@ def render_command(
     validate: Annotated[bool, typer.Option(
         "--validate/--no-validate", help="Check every manifest against its schema.")] = True,
     project: ProjectOpt = None,
+    what: Annotated[str | None, typer.Argument(
+        help="`platform` renders the Flowyard server itself and its Dockerfile.",
+        show_default=False, metavar="[platform]")] = None,
 ) -> None:
     """Render the project's components as Kubernetes manifests plus kustomization.yaml."""
     from flowyard.errors import ResourceInvalid
     from flowyard.kube.project import load_project
-    from flowyard.kube.render import render_project, write_folder
+    from flowyard.kube.render import render_platform, render_project, write_folder
 
+    if what not in (None, "platform"):
+        from flowyard.errors import InvalidInput
+
+        raise InvalidInput(f"unknown render target {what!r}; the only one is 'platform'",
+                           hint="`flowyard render --env E` renders the project's components")
     pf = load_project(project)
-    rendered = render_project(pf, env, template=template)
+    rendered = (render_platform(pf, env) if what == "platform"
+                else render_project(pf, env, template=template))
     for warning in rendered.warnings:
         typer.echo(f"warning: {warning}", err=True)
     if validate:
@@ -48,8 +57,12 @@ def render_command(
         if problems:
             raise ResourceInvalid(problems, hint="this is a rendering bug or an unsupported "
                                                  "value; the field path says where")
-    folder = output or pf.root / "rendered" / env
+    folder = output or pf.root / "rendered" / (f"{env}-platform" if what else env)
     paths = write_folder(rendered, folder)
+    if what == "platform":
+        from flowyard.kube.render import write_dockerfile
+
+        paths.append(write_dockerfile(folder))
     for path in paths:
         typer.echo(str(path))
     typer.echo(f"wrote {len(paths)} object(s) and kustomization.yaml to {folder}", err=True)

@@ -31,6 +31,7 @@ def render_project(pf: ProjectFile, env_name: str, *, template: bool = False) ->
     from flowyard.kube.argo_workflow import build_workflow
     from flowyard.kube.artifact_repository import build_artifact_repository
     from flowyard.kube.kserve import build_inference_service
+    from flowyard.kube.routes import build_graph_route
     from flowyard.kube.seldon import build_seldon_deployment
     from flowyard.resources.data_pipeline import DataPipeline
     from flowyard.resources.inference_graph import InferenceGraph
@@ -64,6 +65,7 @@ def render_project(pf: ProjectFile, env_name: str, *, template: bool = False) ->
                 out.objects.extend(build_inference_service(res, ctx))
             else:
                 out.objects.extend(build_seldon_deployment(res, ctx))
+            out.objects.append(build_graph_route(res, ctx))
         else:
             raise ctx.unsupported(f"kind {res.kind}", f"{res.kind} {res.name!r}",
                                   f"{item.origin.file}:{item.origin.line}",
@@ -119,3 +121,27 @@ def write_folder(rendered: Rendered, folder: Path) -> list[Path]:
         raise ConfigError(f"cannot write {folder}: {exc.strerror or exc}",
                           hint="choose a writable folder with -o") from exc
     return paths
+
+
+def render_platform(pf: ProjectFile, env_name: str) -> Rendered:
+    """The Flowyard server's own objects in environment `env_name` (see kube/platform.py)."""
+    from flowyard.kube.platform import build_platform
+
+    env = pf.environment(env_name)
+    if env.type == "local":
+        raise ConfigError(f"environment {env_name!r} is local: there is nothing to render",
+                          hint="`flowyard up` runs the platform on this machine")
+    ctx = RenderContext(env_name, env)
+    return Rendered(env_name, build_platform(ctx), ctx.warnings)
+
+
+def write_dockerfile(folder: Path) -> Path:
+    """The Flowyard image's Dockerfile, next to the rendered platform manifests."""
+    from flowyard.kube.platform import dockerfile
+
+    path = folder / "Dockerfile"
+    try:
+        path.write_text(dockerfile(), encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot write {path}: {exc.strerror or exc}") from exc
+    return path
