@@ -1,7 +1,8 @@
 """Flowyard serving vs MLServer: the same iris model, V2 REST infer, wrk on loopback.
 
     python benchmarks/serving/bench.py                      # 15 s per point, c=1,16,64
-    python benchmarks/serving/bench.py --duration 5 --conns 16,64 --batching
+    python benchmarks/serving/bench.py --duration 5 --conns 16,64 --batching --graph
+    python benchmarks/serving/bench.py --batching --graph --rounds 3   # 3 x 5 s, interleaved
 
 Both servers run side by side (each on its own free port) and are loaded in turn, MLServer
 first, at each connection count. MLServer 1.7.1 runs from its own venv under --work (made on
@@ -19,6 +20,7 @@ import re
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -36,6 +38,10 @@ MLSERVER = ["mlserver==1.7.1", "mlserver-sklearn==1.7.1", "scikit-learn==1.9.1",
             "uvloop==0.21.0"]
 BODY = ('{"inputs":[{"name":"predict","shape":[1,4],"datatype":"FP64",'
         '"data":[5.1,3.5,1.4,0.2]}]}')
+GRAPH_NAME = "Flowyard 3-node graph"
+STEPS = ("class Passthrough:\n"
+         "    def transform_input(self, X, names):\n"
+         "        return X\n")
 LUA = ('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
        f"wrk.body = '{BODY}'\n")
 
@@ -194,12 +200,24 @@ def load(wrk: str, server: Server, conns: int, seconds: float, threads: int,
     return point
 
 
+def combine(points: list[Point]) -> Point:
+    """One figure from interleaved rounds: mean req/s, median latencies, all errors."""
+    if len(points) == 1:
+        return points[0]
+    return Point(points[0].conns, statistics.mean(p.rps for p in points),
+                 statistics.median(p.p50_ms for p in points),
+                 statistics.median(p.p99_ms for p in points), sum(p.errors for p in points),
+                 max(p.rss_mb for p in points))
+
+
 def report(servers: list[Server], args: argparse.Namespace) -> str:
     peer, ours = servers[0], servers[1:]
     lines = [f"# Serving: Flowyard vs MLServer 1.7.1 ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC)",
              "",
              f"iris LogisticRegression (one joblib file for both), V2 REST infer of one row, "
-             f"`wrk -t{args.threads} --latency` on 127.0.0.1, {args.duration:g} s per point, "
+             f"`wrk -t{args.threads} --latency` on 127.0.0.1, {args.duration:g} s per point"
+             + (f" (in {args.rounds} rounds of {args.duration / args.rounds:g} s, servers "
+                "interleaved; mean req/s, median p50/p99)" if args.rounds > 1 else "") + ", "
              f"{os.cpu_count()} CPUs shared by servers and wrk. MLServer: parallel_workers=1 "
              "(its default), uvloop 0.21.0. Flowyard: `flowyard serve`, 1 worker.", ""]
     header = "| conns | MLServer req/s | MLServer p99 |"
@@ -227,7 +245,42 @@ def report(servers: list[Server], args: argparse.Namespace) -> str:
                      f"{peak:.0f} MB |")
     lines += ["", "RSS sums the server's process tree (MLServer: main process and its "
               "inference worker)."]
+    lines += ["", "## Targets (issue 4)", "", *targets(servers)]
     return "\n".join(lines) + "\n"
+
+
+def targets(servers: list[Server]) -> list[str]:
+    """The issue's speed targets, each with the figure that meets or misses it."""
+    by_name = {s.name: s for s in servers}
+    peer, plain = by_name["MLServer"], by_name.get("Flowyard")
+    out = []
+
+    def ratio_line(s: Server, conns: tuple[int, ...], want: float) -> None:
+        for base, p in zip(peer.points, s.points, strict=True):
+            if base.conns not in conns or not base.rps:
+                continue
+            ratio = p.rps / base.rps
+            ok = ratio >= want and p.p99_ms < base.p99_ms
+            out.append(f"- {s.name} at c={base.conns}: {ratio:.1f}x MLServer's req/s "
+                       f"(target >= {want:g}x), p99 {p.p99_ms:.2f} vs {base.p99_ms:.2f} ms: "
+                       f"{'met' if ok else 'MISSED'}")
+
+    if plain is not None:
+        ratio_line(plain, (16, 64), 4.0)
+    if "Flowyard+batching" in by_name:
+        ratio_line(by_name["Flowyard+batching"], (64,), 10.0)
+    graph = by_name.get(GRAPH_NAME)
+    if graph is not None and plain is not None:
+        for single, p in zip(plain.points, graph.points, strict=True):
+            added = p.p50_ms - single.p50_ms
+            out.append(f"- 3-node graph (transformer -> RANDOM_ABTEST router -> model) at "
+                       f"c={single.conns}: p50 {p.p50_ms:.2f} ms vs {single.p50_ms:.2f} ms for "
+                       f"the model alone, {added:+.2f} ms (target < 0.5 ms): "
+                       f"{'met' if added < 0.5 else 'MISSED'}")
+    for s in servers[1:]:
+        out.append(f"- {s.name} start-up to model ready: {s.startup_s:.2f} s (target < 2 s): "
+                   f"{'met' if s.startup_s < 2.0 else 'MISSED'}")
+    return out
 
 
 def main() -> int:
@@ -238,6 +291,11 @@ def main() -> int:
     parser.add_argument("--warmup", type=float, default=2.0, help="seconds, not recorded")
     parser.add_argument("--batching", action="store_true",
                         help="also Flowyard with adaptive batching (maxBatchSize 64)")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="split each point into N interleaved rounds (evens out load "
+                        "from other processes)")
+    parser.add_argument("--graph", action="store_true",
+                        help="also a 3-node graph: transformer -> router -> the same model")
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) /
                         "flowyard-serving-bench", help="MLServer venv and model files")
     args = parser.parse_args()
@@ -266,11 +324,20 @@ def main() -> int:
     variants: list[tuple[str, dict[str, int] | None]] = [("Flowyard", None)]
     if args.batching:
         variants.append(("Flowyard+batching", {"maxBatchSize": 64, "maxLatencyMs": 0}))
+    if args.graph:
+        variants.append((GRAPH_NAME, None))
+    (run_dir / "steps.py").write_text(STEPS)
     for name, batching in variants:
         node: dict[str, Any] = {"name": "iris-lr", "implementation": "SKLEARN_SERVER",
                                 "modelUri": str(repo / "model.joblib")}
         if batching:
             node["batching"] = batching
+        if name == GRAPH_NAME:  # the same model behind a transformer and a router
+            node = {"name": "pass", "type": "TRANSFORMER", "className": "steps.py:Passthrough",
+                    "children": [{"name": "ab", "implementation": "RANDOM_ABTEST",
+                                  "parameters": [{"name": "ratioA", "value": "1.0",
+                                                  "type": "FLOAT"}],
+                                  "children": [node, {**node, "name": "iris-lr-b"}]}]}
         graph = run_dir / f"{name}.json"
         graph.write_text(json.dumps({
             "apiVersion": "flowyard.dev/v1alpha1", "kind": "InferenceGraph",
@@ -286,8 +353,13 @@ def main() -> int:
         for server in servers:
             load(wrk, server, 16, args.warmup, args.threads, lua)
         for c in conns:
+            rounds: dict[str, list[Point]] = {s.name: [] for s in servers}
+            for _ in range(args.rounds):  # interleaved, so load from elsewhere hits all
+                for server in servers:
+                    rounds[server.name].append(load(wrk, server, c, args.duration /
+                                                    args.rounds, args.threads, lua))
             for server in servers:
-                server.points.append(load(wrk, server, c, args.duration, args.threads, lua))
+                server.points.append(combine(rounds[server.name]))
     finally:
         for server in servers:
             stop(server)

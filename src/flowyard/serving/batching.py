@@ -1,7 +1,10 @@
 """Adaptive batching: concurrent requests to one MODEL node merged into one predict call.
 
 Requests queue until `max_batch_size` rows are waiting or `max_latency` seconds passed since
-the first one; with a latency of 0 the batch is whatever arrived in the same event-loop turn.
+the first one. With a latency of 0 nothing waits: the flush is scheduled with `call_soon`,
+so the batch is whatever arrived in the same event-loop turn (what is already queued), and
+a request alone in its turn is predicted on its own, one loop step later, or at once when
+the server says it is the only request in flight (`track_requests`).
 Only 2-d numpy inputs are merged (row-wise); requests are grouped by row shape and dtype, so
 a malformed request fails alone rather than failing its neighbours.
 """
@@ -9,6 +12,7 @@ a malformed request fails alone rather than failing its neighbours.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Collection
 from typing import Any
 
 import numpy as np
@@ -17,6 +21,15 @@ from flowyard.serving.errors import ModelError
 from flowyard.serving.runtimes.base import Runtime
 
 _Item = tuple[np.ndarray, list[str], dict[str, Any], "asyncio.Future[Any]"]
+_in_flight: Collection[object] | None = None
+
+
+def track_requests(requests: Collection[object] | None) -> None:
+    """Show batchers the requests this process is serving (uvicorn's set of request tasks):
+    with `max_latency` 0, a request that is alone in the server is predicted at once instead
+    of one loop step later, since nothing could join its batch."""
+    global _in_flight
+    _in_flight = requests
 
 
 class Batcher:
@@ -26,10 +39,12 @@ class Batcher:
         self.max_latency = max_latency
         self._queue: list[_Item] = []
         self._rows = 0
-        self._timer: asyncio.TimerHandle | None = None
+        self._timer: asyncio.TimerHandle | asyncio.Handle | None = None
 
     async def submit(self, X: Any, names: list[str], meta: dict[str, Any]) -> Any:
-        if not isinstance(X, np.ndarray) or X.ndim != 2 or X.shape[0] >= self.max_rows:
+        if not isinstance(X, np.ndarray) or X.ndim != 2 or X.shape[0] >= self.max_rows or (
+                not self._queue and not self.max_latency and _in_flight is not None
+                and len(_in_flight) <= 1):
             return self.runtime.predict(X, names, meta)
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[Any] = loop.create_future()
@@ -38,7 +53,8 @@ class Batcher:
         if self._rows >= self.max_rows:
             self._flush()
         elif self._timer is None:
-            self._timer = loop.call_later(self.max_latency, self._flush)
+            self._timer = (loop.call_later(self.max_latency, self._flush) if self.max_latency
+                           else loop.call_soon(self._flush))
         return await fut
 
     def close(self) -> None:
@@ -81,6 +97,8 @@ class Batcher:
             for it in live:
                 it[3].set_exception(exc)
             return
-        cuts = np.cumsum([it[0].shape[0] for it in live])[:-1]
-        for it, part in zip(live, np.split(out, cuts), strict=True):
-            it[3].set_result(part)
+        start = 0
+        for it in live:
+            stop = start + it[0].shape[0]
+            it[3].set_result(out[start:stop])
+            start = stop

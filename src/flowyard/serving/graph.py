@@ -16,7 +16,6 @@ import copy
 import logging
 import random
 import time
-import uuid
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +35,12 @@ from flowyard.settings import Settings
 
 log = logging.getLogger(__name__)
 PUID_MEMORY = 10_000
+
+
+def new_puid() -> str:
+    """A request id shaped like uuid4().hex, without uuid4's getrandom syscall per request
+    (the module generator is reseeded after fork, so workers do not repeat ids)."""
+    return f"{random.getrandbits(128):032x}"
 
 
 @dataclass
@@ -262,7 +267,7 @@ class GraphEngine:
             raise ModelNotReady(f"graph {self.name!r}, predictor {pe.name!r} is not ready: "
                                 f"{reason}")
         puid = payload.meta.get("puid")
-        trace = _Trace(puid if isinstance(puid, str) and puid else uuid.uuid4().hex, pe.name)
+        trace = _Trace(puid if isinstance(puid, str) and puid else new_puid(), pe.name)
         tags = payload.meta.get("tags")
         if isinstance(tags, dict):
             trace.tags.update(tags)
@@ -382,7 +387,7 @@ class GraphEngine:
         routing = routing or {}
         pe = self._feedback_predictor(pred_name, routing)
         self._feedback_node(pe, pe.root, fb, routing)
-        return Prediction(None, [], "", fb.puid or uuid.uuid4().hex, pe.name, routing)
+        return Prediction(None, [], "", fb.puid or new_puid(), pe.name, routing)
 
     def _feedback_predictor(self, name: str | None, routing: dict[str, int]) -> PredictorExec:
         if name:

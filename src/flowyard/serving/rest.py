@@ -6,7 +6,6 @@ their `status` with an `{"error": message}` body, anything else to 500.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -28,14 +27,40 @@ JSON = "application/json"
 
 
 def json_response(body: Any, status: int = 200) -> Response:
-    return Response(json.dumps(body, separators=(",", ":")).encode(), status, media_type=JSON)
+    return Response(v2.dumps_json(body), status, media_type=JSON)
+
+
+def error_body(exc: Exception) -> tuple[int, bytes]:
+    """(status, JSON body) for any exception a handler let through."""
+    if isinstance(exc, FlowyardError):
+        return exc.status, v2.dumps_json({"error": str(exc)})
+    log.exception("internal error while serving a request")
+    return 500, v2.dumps_json({"error": f"internal error: {type(exc).__name__}: {exc}"})
 
 
 def error_response(exc: Exception) -> Response:
-    if isinstance(exc, FlowyardError):
-        return json_response({"error": str(exc)}, exc.status)
-    log.exception("internal error while serving a request")
-    return json_response({"error": f"internal error: {type(exc).__name__}: {exc}"}, 500)
+    status, body = error_body(exc)
+    return Response(body, status, media_type=JSON)
+
+
+def too_large(max_request_bytes: int, declared: str | None = None) -> PayloadTooLarge:
+    what = f"request body of {declared} bytes exceeds" if declared else "request body exceeds"
+    return PayloadTooLarge(f"{what} the limit of {max_request_bytes} bytes",
+                           hint="raise it with --max-request-bytes")
+
+
+async def infer_answer(dp: DataPlane, name: str, version: str | None, body: bytes,
+                       header_length: str | None, predictor: str | None
+                       ) -> tuple[bytes, str, int | None]:
+    """A V2 infer body -> (response body, media type, JSON header length if binary)."""
+    if header_length is not None and not header_length.isdigit():
+        raise InvalidInput(f"Inference-Header-Content-Length must be an integer, got "
+                           f"{header_length!r}")
+    req = v2.decode_request(body, int(header_length) if header_length is not None else None)
+    outputs, params = await dp.infer(name, version, req, predictor=predictor)
+    text, json_len = v2.encode_response(model_name=name, model_version=version, request=req,
+                                        outputs=outputs, parameters=params)
+    return text, JSON if json_len is None else "application/octet-stream", json_len
 
 
 def _guard(handler: Handler) -> Handler:
@@ -62,15 +87,12 @@ def build_routes(dp: DataPlane, *, max_request_bytes: int) -> list[BaseRoute]:
     async def body_of(request: Request) -> bytes:
         declared = request.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > max_request_bytes:
-            raise PayloadTooLarge(f"request body of {declared} bytes exceeds the limit of "
-                                  f"{max_request_bytes} bytes",
-                                  hint="raise it with --max-request-bytes")
+            raise too_large(max_request_bytes, declared)
         chunks, size = [], 0
         async for chunk in request.stream():  # stop early on chunked bodies too
             size += len(chunk)
             if size > max_request_bytes:
-                raise PayloadTooLarge(f"request body exceeds the limit of {max_request_bytes} "
-                                      "bytes", hint="raise it with --max-request-bytes")
+                raise too_large(max_request_bytes)
             chunks.append(chunk)
         return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
@@ -104,18 +126,12 @@ def build_routes(dp: DataPlane, *, max_request_bytes: int) -> list[BaseRoute]:
         name, version = request.path_params["model"], _version(request)
         dp.check_model(name, version)  # an unknown model is a 404 whatever the body holds
         body = await body_of(request)
-        header = request.headers.get(v2.HEADER_LENGTH)
-        if header is not None and not header.isdigit():
-            raise InvalidInput(f"Inference-Header-Content-Length must be an integer, got "
-                               f"{header!r}")
-        req = v2.decode_request(body, int(header) if header is not None else None)
-        outputs, params = await dp.infer(name, version, req,
-                                         predictor=_predictor_header(request))
-        text, json_len = v2.encode_response(model_name=name, model_version=version,
-                                            request=req, outputs=outputs, parameters=params)
+        text, media, json_len = await infer_answer(dp, name, version, body,
+                                                   request.headers.get(v2.HEADER_LENGTH),
+                                                   _predictor_header(request))
         if json_len is None:
-            return Response(text, 200, media_type=JSON)
-        return Response(text, 200, media_type="application/octet-stream",
+            return Response(text, 200, media_type=media)
+        return Response(text, 200, media_type=media,
                         headers={"Inference-Header-Content-Length": str(json_len)})
 
     async def repository_index(request: Request) -> Response:

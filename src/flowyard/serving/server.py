@@ -19,6 +19,7 @@ from starlette.responses import Response
 
 from flowyard.resources.inference_graph import InferenceGraph
 from flowyard.serving.dataplane import DataPlane
+from flowyard.serving.fastpath import ServingApp
 from flowyard.serving.graph import GraphEngine
 from flowyard.serving.metrics import ServingMetrics
 from flowyard.serving.rest import build_routes, json_response
@@ -97,8 +98,9 @@ def build_app(engine: GraphEngine, *, max_request_bytes: int = DEFAULT_MAX_REQUE
             await engine.idle()
             await engine.aclose()
 
-    app = Starlette(routes=build_routes(dp, max_request_bytes=max_request_bytes),
-                    exception_handlers={HTTPException: _http_error}, lifespan=lifespan)
+    app = ServingApp(routes=build_routes(dp, max_request_bytes=max_request_bytes),
+                     exception_handlers={HTTPException: _http_error}, lifespan=lifespan)
+    app.dataplane, app.max_request_bytes = dp, max_request_bytes
     app.state.dataplane = dp
     return app
 
@@ -112,6 +114,8 @@ def serve(graph: InferenceGraph, host: str = "127.0.0.1", port: int = 8080, work
     gRPC port, which gRPC opens with SO_REUSEPORT)."""
     import uvicorn
 
+    from flowyard.serving.transport import CoalescingHttpToolsProtocol
+
     options = {"grpc_port": grpc_port, "grpc_host": host,
                "base_dir": str(base_dir) if base_dir else None,
                "state_dir": str(state_dir) if state_dir else None,
@@ -123,10 +127,14 @@ def serve(graph: InferenceGraph, host: str = "127.0.0.1", port: int = 8080, work
         os.environ[_ENV_GRAPH] = json.dumps(graph.to_dict())
         os.environ[_ENV_OPTIONS] = json.dumps(options)
         uvicorn.run("flowyard.serving.server:app_from_env", factory=True, host=host, port=port,
-                    workers=workers, log_level=log_level, access_log=False)
+                    workers=workers, log_level=log_level, access_log=False,
+                    proxy_headers=False, http=CoalescingHttpToolsProtocol)
         return
     app = _app(graph, options)
-    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)
+    # No X-Forwarded-* rewriting: nothing here reads the client address, and the middleware
+    # costs a few percent of a request.
+    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False,
+                proxy_headers=False, http=CoalescingHttpToolsProtocol)
 
 
 def _app(graph: InferenceGraph, options: dict[str, Any]) -> Starlette:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import orjson
 
 from flowyard.errors import InvalidInput
 from flowyard.serving.errors import ModelError
@@ -48,7 +49,23 @@ class InferRequest:
     """The request's default for outputs it does not list (`binary_data_output`)."""
 
 
+_ORJSON_OPTS = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
+
+
+def dumps_json(obj: Any) -> bytes:
+    """Compact JSON; orjson first (the hot path), the stdlib for what orjson refuses (ints
+    beyond 64 bits, odd key types)."""
+    try:
+        return orjson.dumps(obj, option=_ORJSON_OPTS)
+    except TypeError:
+        return json.dumps(obj, separators=(",", ":"), default=str).encode()
+
+
 def loads_json(body: bytes | str, what: str = "request body") -> Any:
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        pass  # the stdlib accepts NaN/Infinity literals and gives the friendlier message
     try:
         return json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
@@ -273,7 +290,7 @@ def encode_response(*, model_name: str, model_version: str | None, request: Infe
     if parameters:
         head["parameters"] = parameters
     head["outputs"] = tensors
-    text = json.dumps(head, separators=(",", ":")).encode()
+    text = dumps_json(head)
     if any(t.get("parameters") for t in tensors):
         return text + b"".join(blobs), len(text)
     return text, None
