@@ -11,6 +11,7 @@ on its own copy. Timed as whole processes, as a user runs them: `cp -r`; `flowya
 
 DVC runs from its own virtualenv: FLOWYARD_BENCH_DVC=/path/to/dvc, else
 $FLOWYARD_BENCH_DIR/dvc-venv is created with `pip install dvc`; FLOWYARD_BENCH_NO_DVC=1 skips it.
+FLOWYARD_BENCH_ONLY=D2 (or D1) runs one data set.
 Results: a Markdown table on stdout and in benchmarks/results/data-<time>.{md,json}.
 """
 
@@ -39,12 +40,12 @@ PY = sys.executable
 CLI = "import sys; from flowyard.cli.data import app; app(sys.argv[1:], prog_name='flowyard data')"
 
 
-def gen_module() -> ModuleType:
+def gen_module() -> Any:  # the peer script's module, with its data-set sizes
     if not PEER_GEN.is_file():
         sys.exit(f"peer data generator not found at {PEER_GEN} (set FLOWYARD_PEERS_DATA)")
     spec = importlib.util.spec_from_file_location("peer_gen_data", PEER_GEN)
     assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
+    mod: Any = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     # Scale the data sets, keeping their shape (files per folder, file sizes).
     mod.D1_FILES = max(mod.D1_DIRS, round(mod.D1_FILES * SCALE / mod.D1_DIRS) * mod.D1_DIRS)
@@ -143,7 +144,10 @@ def main() -> None:
     W.mkdir(parents=True, exist_ok=True)
     dvc = dvc_path()
     results: dict[str, Any] = {"scale": SCALE, "datasets": {}}
+    only = os.environ.get("FLOWYARD_BENCH_ONLY")   # "D1" or "D2"
     for name, make, files in (("D1", gen.gen_d1, gen.D1_FILES), ("D2", gen.gen_d2, gen.D2_FILES)):
+        if only and name != only:
+            continue
         src = W / "src" / f"{name}-{SCALE:g}"
         if not src.exists():
             make(str(src))

@@ -38,6 +38,7 @@ from flowyard.pipelines.sdk_components import (
 )
 from flowyard.pipelines.sdk_control import Collected, Elif, Else, ExitHandler, If, ParallelFor
 from flowyard.pipelines.sdk_pipeline import PipelineDef, pipeline
+from flowyard.pipelines.sdk_placeholders import DataInput as DataInput  # docs/data.md
 from flowyard.pipelines.sdk_task import Task as PipelineTask
 from flowyard.pipelines.sdk_types import (
     Input,
@@ -67,6 +68,7 @@ __all__ = [
     "Collected",
     "ContainerComponent",
     "ContainerSpec",
+    "DataInput",
     "Dataset",
     "Elif",
     "Else",

@@ -45,7 +45,7 @@ def s3_endpoint() -> Iterator[str]:
 @pytest.fixture
 def s3_objects(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> ObjectStore:
     import boto3
-    import requests
+    import requests  # type: ignore[import-untyped]
 
     for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         monkeypatch.setenv(key, "testing")

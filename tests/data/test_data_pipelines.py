@@ -8,7 +8,7 @@ import pytest
 
 from flowyard.data import DataStore
 from flowyard.data.content import FileEntry
-from flowyard.data.datums import datums, glob_regex
+from flowyard.data.datums import Datum, datums, glob_regex
 from flowyard.data.pipelines import DataPipelines
 from flowyard.errors import Conflict, InvalidInput, NotFound, ResourceInvalid
 from flowyard.resources.data_pipeline import DataPipeline, Input
@@ -20,8 +20,8 @@ def entries(*paths: str) -> dict[str, FileEntry]:
     return {p: FileEntry(p, 1, 0o644, "blake3:" + f"{i:064x}", ()) for i, p in enumerate(paths)}
 
 
-def names(ds_: list[object]) -> list[list[str]]:
-    return [[f"{f.input}:{f.entry.path}" for f in d.files] for d in ds_]  # type: ignore[attr-defined]
+def names(ds_: list[Datum]) -> list[list[str]]:
+    return [[f"{f.input}:{f.entry.path}" for f in d.files] for d in ds_]
 
 
 FILES = entries("a/1.csv", "a/2.csv", "b/3.csv", "top.txt")

@@ -17,7 +17,7 @@ from flowyard.pipelines.sdk_types import INPUT_MARKER, OUTPUT_MARKER, Port
 
 def test_exported_names() -> None:
     assert sorted(dsl.__all__) == sorted([
-        "HTML", "Artifact", "ClassificationMetrics", "Collected", "ContainerComponent",
+        "HTML", "Artifact", "ClassificationMetrics", "Collected", "ContainerComponent", "DataInput",
         "ContainerSpec", "Dataset", "Elif", "Else", "ExitHandler", "If", "Input", "InputPath",
         "Markdown", "Metrics", "Model", "Output", "OutputPath", "ParallelFor", "PipelineDef",
         "PipelineTask", "PipelineTaskFinalStatus", "PythonComponent", "compile", "component",

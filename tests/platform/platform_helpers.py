@@ -25,8 +25,16 @@ class LivePlatform:
     url: str
 
     @property
+    def token(self) -> str:
+        return admin_token(self.home)
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+    @property
     def env(self) -> dict[str, str]:
-        return platform_env(self.home)
+        return {**platform_env(self.home), "FLOWYARD_TOKEN": self.token}
 
     def kill(self) -> None:
         """SIGKILL: no shutdown code runs, as in a crash."""
@@ -41,6 +49,11 @@ class LivePlatform:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+
+
+def admin_token(home: Path) -> str:
+    """The admin token the platform's first start left in FLOWYARD_HOME."""
+    return (home / "platform" / "initial-admin-token").read_text().strip()
 
 
 def platform_env(home: Path) -> dict[str, str]:

@@ -24,9 +24,11 @@ async def api(flowyard_home: Path) -> AsyncIterator[httpx.AsyncClient]:
     platform = Platform(Settings(), controllers=False)
     app = create_app(platform)
     await platform.startup()
+    token = platform.auth.bootstrap()
     try:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                     base_url="http://flowyard.test") as client:
+                                     base_url="http://flowyard.test",
+                                     headers={"Authorization": f"Bearer {token}"}) as client:
             yield client
     finally:
         await platform.shutdown()

@@ -28,7 +28,7 @@ def cli(live: LivePlatform, *args: str) -> subprocess.CompletedProcess[str]:
 
 def test_client_resources_round_trip(live: LivePlatform) -> None:
     body = yaml.safe_load((DATA / "pipeline.yaml").read_text())
-    with Client(server=live.url) as client:
+    with Client(server=live.url, token=live.token) as client:
         [applied] = client.apply(body)
         assert applied.metadata.generation == 1
         assert client.get("Pipeline", "hello").metadata.labels == {"team": "vision"}
@@ -42,7 +42,7 @@ def test_client_resources_round_trip(live: LivePlatform) -> None:
 
 
 def test_server_errors_come_back_as_the_same_classes(live: LivePlatform) -> None:
-    with Client(server=live.url) as client:
+    with Client(server=live.url, token=live.token) as client:
         transport = client.transport
         bad = yaml.safe_load((DATA / "pipeline.yaml").read_text())
         bad["spec"]["stepz"] = []
@@ -62,7 +62,7 @@ def test_watch_streams_added_modified_deleted(live: LivePlatform) -> None:
     body["metadata"]["name"] = "watched"
     url = f"{live.url}/api/v1alpha1/namespaces/default/pipelines"
     events: list[tuple[str, str]] = []
-    with httpx.Client(timeout=10) as http, \
+    with httpx.Client(timeout=10, headers=live.headers) as http, \
             http.stream("GET", url, params={"watch": "true", "labelSelector": "team"}) as stream:
         lines = stream.iter_lines()
 
@@ -91,7 +91,7 @@ def test_watch_streams_added_modified_deleted(live: LivePlatform) -> None:
 
 def test_pipeline_run_through_the_http_client(live: LivePlatform, tmp_path: Path) -> None:
     seen: list[RunEvent] = []
-    with Client(server=live.url) as client:
+    with Client(server=live.url, token=live.token) as client:
         run = client.run(f"{DATA / 'gated.py'}:gated",
                          {"count": "4", "marker": str(DATA / "gated.py")},
                          on_event=seen.append, labels={"via": "http"})
@@ -113,7 +113,7 @@ def test_pipeline_run_through_the_http_client(live: LivePlatform, tmp_path: Path
 
 
 def test_artifacts_download_over_http(live: LivePlatform, tmp_path: Path) -> None:
-    with Client(server=live.url) as client:
+    with Client(server=live.url, token=live.token) as client:
         run = client.run(f"{Path(__file__).parents[1] / 'cli' / 'data' / 'cli_basic.py'}:basic",
                          {"count": 3})
         [art] = client.artifacts(run.id)
@@ -155,7 +155,7 @@ def graph(name: str) -> dict[str, Any]:
 
 
 def test_inference_graph_is_served_and_restarted(live: LivePlatform) -> None:
-    with Client(server=live.url) as client:
+    with Client(server=live.url, token=live.token) as client:
         client.apply(graph("echo"))
 
         def status() -> dict[str, Any]:
@@ -169,8 +169,12 @@ def test_inference_graph_is_served_and_restarted(live: LivePlatform) -> None:
         assert answer.status_code == 200, answer.text
         assert answer.json()["outputs"][0]["data"] == [1.5, 2.5]
         os.kill(first["pid"], signal.SIGKILL)  # a crash: the controller restarts it
-        wait_for(lambda: status().get("ready") is True and status()["pid"] != first["pid"],
-                 60, "graph restarted")
+        def restarted() -> bool:
+            # One read per poll: two reads could straddle the controller's status writes.
+            now = status()
+            return now.get("ready") is True and now.get("pid") not in (None, first["pid"])
+
+        wait_for(restarted, 60, "graph restarted")
         second = status()
         assert second["restarts"] == 1
         client.delete("InferenceGraph", "echo")
@@ -199,7 +203,7 @@ def test_data_pipeline_runs_on_new_commits(live: LivePlatform) -> None:
                              "transform": {"cmd": ["sh", "-c",
                                                    'cp -r "$FLOWYARD_INPUT"/raw/* '
                                                    '"$FLOWYARD_OUTPUT"/']}}}
-        with Client(server=live.url) as client:
+        with Client(server=live.url, token=live.token) as client:
             with pytest.raises(NotFound, match="input repo 'nope' not found"):
                 broken = json.loads(json.dumps(pipeline))
                 broken["metadata"]["name"] = "broken"
@@ -225,7 +229,7 @@ def test_data_pipeline_runs_on_new_commits(live: LivePlatform) -> None:
 
 def test_log_follow_streams_until_the_run_ends(live: LivePlatform, tmp_path: Path) -> None:
     marker = tmp_path / "gate"
-    with Client(server=live.url) as client:
+    with Client(server=live.url, token=live.token) as client:
         run = client.run(f"{DATA / 'gated.py'}:gated", {"marker": str(marker)}, wait=False)
         wait_for(lambda: any(s.id == "gate" and s.state == "Running"
                              for s in client.steps(run.id)), 30, "gate running")
@@ -233,7 +237,7 @@ def test_log_follow_streams_until_the_run_ends(live: LivePlatform, tmp_path: Pat
             client.resume(run.id, wait=False)
     url = f"{live.url}/api/v1alpha1/runs/{run.id}/steps/gate/log"
     events: list[tuple[str, dict[str, Any]]] = []
-    with httpx.Client(timeout=30) as http, \
+    with httpx.Client(timeout=30, headers=live.headers) as http, \
             http.stream("GET", url, params={"follow": "true"}) as stream:
         kind = ""
         for line in stream.iter_lines():
@@ -249,9 +253,12 @@ def test_log_follow_streams_until_the_run_ends(live: LivePlatform, tmp_path: Pat
 
 
 def test_server_option_in_process_leaves_the_environment(
-    live: LivePlatform, flowyard_home: Path, capsys: pytest.CaptureFixture[str]
+    live: LivePlatform, flowyard_home: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from flowyard.cli.main import main
+
+    monkeypatch.setenv("FLOWYARD_TOKEN", live.token)
 
     with pytest.raises(SystemExit) as info:
         main(["--server", live.url, "get", "inferencegraphs", "-o", "json"])
@@ -263,7 +270,7 @@ def test_server_option_in_process_leaves_the_environment(
 def test_a_graph_that_cannot_load_says_why(live: LivePlatform) -> None:
     broken = graph("broken")
     broken["spec"]["predictors"][0]["graph"]["className"] = f"{DATA / 'echo.py'}:Nope"
-    with Client(server=live.url) as client:
+    with Client(server=live.url, token=live.token) as client:
         client.apply(broken)
 
         def reason() -> str:

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from platform_helpers import DATA, platform_env, start_platform, wait_for
+from platform_helpers import DATA, admin_token, platform_env, start_platform, wait_for
 
 from flowyard.client import Client
 
@@ -34,7 +34,7 @@ def test_sigkill_mid_run_then_restart_resumes(tmp_path: Path) -> None:
                  "name": "echo", "className": f"{DATA / 'echo.py'}:Echo"}}]}}
     platform = start_platform(home)
     try:
-        with Client(server=platform.url) as client:
+        with Client(server=platform.url, token=platform.token) as client:
             client.apply(graph)
             run = client.run(f"{DATA / 'gated.py'}:gated",
                              {"count": 5, "marker": str(marker)}, wait=False)
@@ -57,7 +57,7 @@ def test_sigkill_mid_run_then_restart_resumes(tmp_path: Path) -> None:
 
         marker.write_text("go")
         platform = start_platform(home)
-        with Client(server=platform.url) as client:
+        with Client(server=platform.url, token=platform.token) as client:
             wait_for(lambda: client.get_run(run.id).state == "Succeeded", 60, "run resumed")
             done = client.get_run(run.id)
             assert done.outputs["result"] == 11
@@ -125,7 +125,7 @@ def test_foreground_up_stops_everything_on_ctrl_c(tmp_path: Path) -> None:
                  "metadata": {"name": "echo"},
                  "spec": {"predictors": [{"name": "main", "graph": {
                      "name": "echo", "className": f"{DATA / 'echo.py'}:Echo"}}]}}
-        with Client(server=url) as client:
+        with Client(server=url, token=admin_token(home)) as client:
             client.apply(graph)
             wait_for(lambda: client.get("InferenceGraph", "echo").status.get("ready"),
                      60, "graph ready")

@@ -53,6 +53,90 @@ def test_migrations_create_every_table_and_match_the_schema(empty_url: str) -> N
         engine.dispose()
 
 
+def _migrate_with_alembic(url: str) -> None:
+    store = MetadataStore(url, migrate=False)
+    try:
+        with store._tx(write=True) as conn:
+            metadata_module.upgrade_to_head(conn)
+    finally:
+        store.close()
+
+
+def _schema_dump(url: str) -> dict[str, object]:
+    """Everything an inspector sees of every table, in a comparable form."""
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            insp = inspect(conn)
+            dump: dict[str, object] = {}
+            for table in sorted(insp.get_table_names()):
+                dump[table] = {
+                    "columns": [
+                        (c["name"], str(c["type"]), c["nullable"], c.get("default"))
+                        for c in insp.get_columns(table)
+                    ],
+                    "pk": insp.get_pk_constraint(table),
+                    "fks": sorted(map(repr, insp.get_foreign_keys(table))),
+                    "indexes": sorted(map(repr, insp.get_indexes(table))),
+                    "uniques": sorted(map(repr, insp.get_unique_constraints(table))),
+                }
+            dump["alembic_version"] = conn.exec_driver_sql(
+                "SELECT version_num FROM alembic_version"
+            ).all()
+            return dump
+    finally:
+        engine.dispose()
+
+
+def test_alembic_migrations_match_the_schema(empty_url: str) -> None:
+    _migrate_with_alembic(empty_url)
+    engine = create_engine(empty_url)
+    try:
+        with engine.connect() as conn:
+            ctx = MigrationContext.configure(conn, opts={"compare_type": True})
+            assert ctx.get_current_revision() == HEAD_REVISION
+            assert compare_metadata(ctx, schema_metadata) == []
+    finally:
+        engine.dispose()
+
+
+def test_fresh_database_fast_path_equals_alembic(
+    empty_url: str, tmp_path: Path, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if empty_url.startswith("sqlite"):
+        other = f"sqlite:///{tmp_path / 'alembic.db'}"
+    else:
+        other = request.getfixturevalue("pg_database")().render_as_string(hide_password=False)
+    _migrate_with_alembic(other)
+
+    def refuse(*_: object) -> None:
+        raise AssertionError("an empty database went through Alembic")
+
+    monkeypatch.setattr(metadata_module, "upgrade_to_head", refuse)
+    MetadataStore(empty_url).close()  # the fast path: create_all and stamp
+    assert _schema_dump(empty_url) == _schema_dump(other)
+
+
+def test_a_database_with_foreign_tables_goes_through_alembic(tmp_path: Path) -> None:
+    db = tmp_path / "shared.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE someone_elses (x INTEGER)")
+    calls: list[object] = []
+    real = metadata_module.upgrade_to_head
+
+    def spy(conn: object) -> None:
+        calls.append(conn)
+        real(conn)  # type: ignore[arg-type]
+
+    mp = pytest.MonkeyPatch()
+    mp.setattr(metadata_module, "upgrade_to_head", spy)
+    try:
+        MetadataStore(f"sqlite:///{db}").close()
+    finally:
+        mp.undo()
+    assert len(calls) == 1
+
+
 def test_reopening_is_idempotent_and_skips_alembic(
     empty_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -286,23 +286,34 @@ def diff_command(
 def inspect_command(
     commit: Ref,
     provenance: Annotated[bool, typer.Option(
-        "--provenance", help="Also list every commit it was computed from, transitively.")] = False,
+        "--provenance", help="Also list every commit it was computed from, transitively, "
+        "and the pipeline runs that wrote them.")] = False,
     subvenance: Annotated[bool, typer.Option(
-        "--subvenance", help="Also list every commit computed from it, transitively.")] = False,
+        "--subvenance", help="Also list every commit computed from it, transitively, and the "
+        "pipeline runs that read them.")] = False,
     output: Output = OutputFormat.table,
 ) -> None:
     """Show a commit, and optionally walk its provenance or subvenance."""
     from flowyard.cli.output import print_data, size, when
+    from flowyard.data.lineage import runs_reading
 
     with _store() as ds:
         c = ds.inspect(commit)
         up = ds.provenance(commit) if provenance else None
         down = ds.subvenance(commit) if subvenance else None
+        reads = (runs_reading(ds, [(x.repo, x.id) for x in [c, *down]])
+                 if down is not None else None)
     doc = _commit_row(c)
     if up is not None:
         doc["provenance_closure"] = [f"{x.repo}@{x.id}" for x in up]
+        doc["written_by_runs"] = [
+            {"commit": f"{x.repo}@{x.id}", **{k: x.info[k] for k in ("run", "step", "artifact")
+                                              if k in x.info}}
+            for x in [c, *up] if x.origin == "pipeline" and "run" in x.info]
     if down is not None:
         doc["subvenance"] = [f"{x.repo}@{x.id}" for x in down]
+    if reads is not None:
+        doc["read_by_runs"] = [r.to_dict() for r in reads]
     if output is not OutputFormat.table:
         print_data(doc, output)
         return
@@ -325,8 +336,17 @@ def inspect_command(
         if not walk:
             console.print("  none", highlight=False)
         for x in walk:
-            console.print(f"  {x.repo}@{x.id}  {x.origin}  {when(x.finished_at)}",
+            by = (f"  (run {x.info['run']}, step {x.info.get('step', '-')})"
+                  if x.origin == "pipeline" and "run" in x.info else "")
+            console.print(f"  {x.repo}@{x.id}  {x.origin}  {when(x.finished_at)}{by}",
                           highlight=False)
+    if reads is not None:
+        console.print("\n[bold]read by pipeline runs[/bold]")
+        if not reads:
+            console.print("  none", highlight=False)
+        for r in reads:
+            console.print(f"  run {r.run}  step {r.step}  input {r.input}  <- "
+                          f"{r.repo}@{r.commit}:{r.path}", highlight=False)
 
 
 @app.command("fsck")

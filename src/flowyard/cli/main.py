@@ -20,8 +20,10 @@ from flowyard.cli import compile as compile_cmd
 from flowyard.cli import data as data_cmd
 from flowyard.cli import deploy as deploy_cmd
 from flowyard.cli import env as env_cmd
+from flowyard.cli import login as login_cmd
 from flowyard.cli import param as param_cmd
 from flowyard.cli import predict as predict_cmd
+from flowyard.cli import profile as profile_cmd
 from flowyard.cli import render as render_cmd
 from flowyard.cli import run as run_cmd
 from flowyard.cli import runs as runs_cmd
@@ -94,6 +96,8 @@ def build_app() -> typer.Typer:
     app.command("up")(up_cmd.up_command)
     app.command("down")(up_cmd.down_command)
     app.command("status")(up_cmd.status_command)
+    app.command("login")(login_cmd.login_command)
+    app.add_typer(profile_cmd.app, name="profile")
     app.command("apply")(apply_cmd.apply_command)
     app.command("delete")(apply_cmd.delete_command)
     app.command("get")(apply_cmd.get_command)

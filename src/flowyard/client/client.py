@@ -63,15 +63,27 @@ class Client:
         *,
         transport: Transport | None = None,
     ) -> None:
-        server = server or os.environ.get("FLOWYARD_SERVER") or None
+        self._settings = settings
+        login = None
+        if transport is None:
+            with contextlib.suppress(ConfigError):  # bad settings are reported where used
+                home = self.settings.home
+                # flowyard.client.http imports httpx (35-80 ms, a tenth of a short embedded
+                # run): only when there is a login (http.LOGIN_FILE) to read.
+                if (home / "login.json").exists():
+                    from flowyard.client.http import load_login
+
+                    login = load_login(home)  # from `flowyard login URL`
+        server = server or os.environ.get("FLOWYARD_SERVER") or (login and login[0]) or None
         self.server = server
         self.token = token
-        self._settings = settings
         if transport is None:
             if server:
                 from flowyard.client.http import HttpTransport
 
-                self.token = token or os.environ.get("FLOWYARD_TOKEN") or None
+                # The stored token only goes to the server it was issued by.
+                stored = login[1] if login and login[0] == server.rstrip("/") else None
+                self.token = token or os.environ.get("FLOWYARD_TOKEN") or stored
                 transport = HttpTransport(server, self.token)
             else:
                 from flowyard.client.embedded import EmbeddedTransport

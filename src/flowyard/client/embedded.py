@@ -67,9 +67,19 @@ class EmbeddedTransport:
     @property
     def engine(self) -> Engine:
         if self._engine is None:
-            from flowyard.pipelines.engine import Engine
+            from flowyard.pipelines.engine.pool import ZygotePool
 
-            self._engine = Engine(self.metadata, self.objects, self.settings)
+            # Boot the step zygote first (stdlib-only import), so that its interpreter
+            # start overlaps with loading SQLAlchemy and opening the database below.
+            pool = ZygotePool()
+            pool.start()
+            try:
+                from flowyard.pipelines.engine import Engine
+
+                self._engine = Engine(self.metadata, self.objects, self.settings, pool=pool)
+            except BaseException:
+                pool.close()
+                raise
         return self._engine
 
     def close(self) -> None:

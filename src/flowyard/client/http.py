@@ -33,6 +33,39 @@ TERMINAL = frozenset({"Succeeded", "Failed", "Cancelled"})
 STEP_TERMINAL = frozenset({"Succeeded", "Cached", "Failed", "Skipped", "Omitted", "Cancelled"})
 
 
+LOGIN_FILE = "login.json"
+
+
+def login_file(home: Path) -> Path:
+    """Where `flowyard login` keeps the server URL and token (mode 0600)."""
+    return home / LOGIN_FILE
+
+
+def load_login(home: Path) -> tuple[str, str] | None:
+    """(server, token) stored by `flowyard login`, or None."""
+    import json
+
+    try:
+        data = json.loads(login_file(home).read_text(encoding="utf-8"))
+        return str(data["server"]), str(data["token"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def save_login(home: Path, server: str, token: str) -> Path:
+    import json
+    import os
+
+    path = login_file(home)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Created 0600 before the secret is written; chmod covers a file from an older login.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        json.dump({"server": server.rstrip("/"), "token": token}, handle)
+    return path
+
+
 def _plural(kind: str) -> str:
     return kind.lower() + "s"
 

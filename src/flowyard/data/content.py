@@ -211,12 +211,14 @@ class PackWriter:
             return (pack.digest, offset, length)
         return (pack, offset, length)
 
-    def index_rows(self) -> list[dict[str, Any]]:
-        """Pack-index rows for the chunks this writer stored."""
+    def index_rows(self) -> list[tuple[str, str, int, int]]:
+        """Pack-index rows (digest, pack, offset, length) for the chunks this writer stored,
+        sorted by digest (the index b-tree is then filled in order)."""
         rows = []
         for digest, (pack, offset, length) in self.new_chunks.items():
             assert pack.digest is not None
-            rows.append({"digest": digest, "pack": pack.digest, "offset": offset, "length": length})
+            rows.append((digest, pack.digest, offset, length))
+        rows.sort()
         return rows
 
 
@@ -237,6 +239,22 @@ def read_file(path: str | Path) -> tuple[ReadFile, os.stat_result]:
         data = _read_all(fd, st.st_size)
     finally:
         os.close(fd)
+    d = digest_of(data)
+    return ReadFile(d, len(data), [(d, data)]), st
+
+
+def read_small(path: str | Path) -> tuple[ReadFile | None, os.stat_result]:
+    """read_file for a file that is probably small: None (and its stat) when it is not."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        st = os.fstat(fd)
+        if st.st_size >= SMALL_FILE:
+            return None, st
+        data = _read_all(fd, st.st_size)
+    finally:
+        os.close(fd)
+    if len(data) >= SMALL_FILE:  # it grew meanwhile: the caller streams it
+        return None, st
     d = digest_of(data)
     return ReadFile(d, len(data), [(d, data)]), st
 

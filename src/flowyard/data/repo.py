@@ -31,7 +31,7 @@ from flowyard.data.refs import (
 )
 from flowyard.data.statcache import StatCache
 from flowyard.data.tree import Tree, load_entries, read_tree
-from flowyard.data.writer import CommitWriter, PutResult
+from flowyard.data.writer import CommitWriter, PutResult, paused_gc
 from flowyard.errors import Conflict, InvalidInput, NotFound, StoreError
 
 if TYPE_CHECKING:
@@ -293,7 +293,7 @@ class DataStore:
         """
         if not sources:
             raise InvalidInput("put needs at least one local file or folder", hint="or '-'")
-        with self.open_commit(
+        with paused_gc(), self.open_commit(
             target, message=message, origin=origin, provenance=provenance, info=info
         ) as writer:
             writer.progress = progress
@@ -355,6 +355,12 @@ class DataStore:
         progress: Progress | None = None,
     ) -> GetResult:
         """Write the file or folder `repo@ref:/path` at `dest` (a folder's files go under it)."""
+        with paused_gc():
+            return self._get(source, dest, overwrite=overwrite, progress=progress)
+
+    def _get(
+        self, source: str, dest: str | Path, *, overwrite: bool, progress: Progress | None
+    ) -> GetResult:
         tgt, commit, entries = self._lookup(source)
         out = Path(dest)
         if tgt.path in entries and len(entries) == 1:

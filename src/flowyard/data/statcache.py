@@ -53,7 +53,9 @@ class StatCache:
         self._db: sqlite3.Connection | None = None
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(path, timeout=30, isolation_level=None)
+            # check_same_thread=False: save() may run on a helper thread (one at a time).
+            db = sqlite3.connect(path, timeout=30, isolation_level=None,
+                                 check_same_thread=False)
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
             db.execute(
@@ -82,6 +84,18 @@ class StatCache:
             (self.store, lo, hi, folder),
         )
         return {r[0]: ((r[1], r[2], r[3], r[4]), r[5], r[6], r[7]) for r in rows}
+
+    def has_rows(self, folder: str) -> bool:
+        """Whether any file at or under `folder` is cached (if not, a put need not stat first)."""
+        if self._db is None:
+            return False
+        lo, hi = folder.rstrip("/") + "/", folder.rstrip("/") + "0"
+        row = self._db.execute(
+            "SELECT 1 FROM entries WHERE store = ? AND ((path >= ? AND path < ?) OR path = ?) "
+            "LIMIT 1",
+            (self.store, lo, hi, folder),
+        ).fetchone()
+        return row is not None
 
     @staticmethod
     def entry(repo_path: str, row: tuple[StatKey, int, str, str]) -> FileEntry:

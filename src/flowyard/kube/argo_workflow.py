@@ -155,6 +155,12 @@ class _Builder:
         deps: set[str] = set(step.after)
         params: list[dict[str, Any]] = []
         artifacts: list[dict[str, Any]] = []
+        if step.outputs_to:
+            # Silently dropping the commit would break lineage on the cluster.
+            raise self.fail("committing outputs into a data repo (outputsTo)",
+                            f"{self.where(step)}.outputsTo",
+                            hint="write the model as a step output and put it into the repo "
+                                 "with `flowyard data put` after the run")
         for name, ref in step.arguments.items():
             where = f"{self.where(step)}.arguments.{name}"
             if ref.kind == "step" and ref.step:

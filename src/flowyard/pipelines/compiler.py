@@ -17,6 +17,7 @@ from flowyard.pipelines.sdk_pipeline import PipelineDef, Traced, pipeline, trace
 from flowyard.pipelines.sdk_placeholders import (
     CollectedOutput,
     Cond,
+    DataInput,
     LoopItem,
     ParameterRef,
     Placeholder,
@@ -152,6 +153,8 @@ def _step(task: Task, exit_task: Task | None) -> dict[str, Any]:
         step["resources"] = dict(opts.resources)
     if opts.display_name is not None:
         step["displayName"] = opts.display_name
+    if opts.outputs_to:
+        step["outputsTo"] = dict(opts.outputs_to)
     return step
 
 
@@ -167,6 +170,8 @@ def _ref(value: Any, task: Task, exit_task: Task | None) -> dict[str, Any]:
         return {"step": value.output.task.name, "output": value.output.name, "collect": True}
     if isinstance(value, LoopItem):
         return {"item": True if value.key is None else value.key}
+    if isinstance(value, DataInput):
+        return {"data": value.ref}
     if isinstance(value, RunStatus):
         if task is not exit_task:
             raise InvalidInput(f"{task.site}: task {task.name!r} gets "

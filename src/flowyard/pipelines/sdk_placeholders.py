@@ -200,6 +200,31 @@ class LoopItem(Placeholder):
         return LoopItem(self._loop, key)
 
 
+class DataInput(Placeholder):
+    """`dsl.DataInput("repo@ref:/path")`: a file or folder of a data repo, as an input artifact.
+
+    The run resolves the ref to a commit once and records it, so lineage runs from the data
+    commit to the run (docs/data.md).
+    """
+
+    def __init__(self, ref: str) -> None:
+        from flowyard.data.refs import parse_target
+
+        site = user_site()
+        if not isinstance(ref, str):
+            raise InvalidInput(f"{site}: dsl.DataInput() takes 'repo@ref:/path', got {ref!r}")
+        try:
+            parse_target(ref)
+        except InvalidInput as exc:
+            raise InvalidInput(f"{site}: dsl.DataInput({ref!r}): {exc.message}",
+                               hint=exc.hint) from None
+        self.ref = ref
+        self.site = site
+
+    def describe(self) -> str:
+        return f"dsl.DataInput({self.ref!r})"
+
+
 class RunStatus(Placeholder):
     def describe(self) -> str:
         return "dsl.PipelineTaskFinalStatus()"

@@ -33,6 +33,7 @@ class Options:
     cache: bool | None = None
     resources: dict[str, Any] = field(default_factory=dict)
     display_name: str | None = None
+    outputs_to: dict[str, str] = field(default_factory=dict)
 
 
 class TaskOutputs(Mapping[str, TaskOutput]):
@@ -158,6 +159,28 @@ class Task:
         return self
 
     set_gpu_limit = set_accelerator_limit
+
+    def set_output_to(self, output: str, target: str) -> Task:
+        """Commit output artifact `output` to `repo@branch:/path` when the step succeeds."""
+        from flowyard.data.refs import parse_target
+
+        arts = [p.name for p in self.component.outputs if p.kind == "artifact"]
+        if output not in arts:
+            raise InvalidInput(f"{user_site()}: {self.name}.set_output_to({output!r}, ...): "
+                               f"{output!r} is not an output artifact of component "
+                               f"{self.component.name!r}; its output artifacts: "
+                               f"{', '.join(arts) or 'none'}")
+        try:
+            tgt = parse_target(target)
+        except InvalidInput as exc:
+            raise InvalidInput(f"{user_site()}: {self.name}.set_output_to({output!r}, "
+                               f"{target!r}): {exc.message}", hint=exc.hint) from None
+        if not tgt.path or tgt.generations:
+            raise InvalidInput(f"{user_site()}: {self.name}.set_output_to({output!r}, "
+                               f"{target!r}) needs a branch and a path",
+                               hint="write repo@branch:/path, e.g. models@master:/iris")
+        self.options.outputs_to[output] = target
+        return self
 
     def set_display_name(self, name: str) -> Task:
         self.options.display_name = name

@@ -13,6 +13,7 @@ from flowyard.errors import InvalidInput
 from flowyard.pipelines.sdk_placeholders import (
     CollectedOutput,
     Cond,
+    DataInput,
     LoopItem,
     ParameterRef,
     Placeholder,
@@ -140,6 +141,11 @@ class Trace:
                 raise InvalidInput(f"{where}: {value.describe()} is a parameter, but the input "
                                    f"is an artifact ({port.type})")
             _check_type(value, value.type, port, where)
+        elif isinstance(value, DataInput):
+            if port is not None and port.kind != "artifact":
+                raise InvalidInput(f"{where}: {value.describe()} is an artifact, but the input "
+                                   f"is a parameter ({port.type})",
+                                   hint="declare the input Input[Dataset] (or another artifact)")
         elif isinstance(value, LoopItem):
             if all(value.loop is not loop for loop in loops):
                 raise InvalidInput(f"{where}: {value.describe()} is used outside that loop")

@@ -146,6 +146,8 @@ class Context:
                           f"pipeline parameter {param.name!r} ({param.type.value})")
         if ref.kind == "run_status":
             return Source("parameter", "dict", "the run status (dict)")
+        if ref.kind == "data":  # any artifact type: a repo path holds whatever was put there
+            return Source("artifact", None, f"the data {ref.data!r}")
         if ref.kind == "item":
             return self._item_source(use)
         producer = self.by_name.get(ref.step or "")
@@ -302,10 +304,60 @@ def refs_resolve(ctx: Context) -> Iterator[Problem]:
             yield from _step_ref(ctx, use)
         elif ref.kind == "item":
             yield from _item_ref(ctx, use)
+        elif ref.kind == "data":
+            yield from _data_ref(ctx, use)
         elif ref.kind == "run_status" and (site is None or not site.is_exit):
             yield ctx.problem(site, use.path, "{runStatus: true} is only available to the "
                               "exit handler", allowed="move this step to spec.onExit, or drop "
                               "the argument")
+
+
+def _data_ref(ctx: Context, use: Use) -> Iterator[Problem]:
+    from flowyard.data.refs import parse_target
+
+    if use.role != "argument":
+        yield ctx.problem(use.site, use.path, "{data: ...} can only be an argument of an "
+                          "artifact input", value=use.ref.data,
+                          allowed="pass it to a step's input artifact and read it there")
+        return
+    try:
+        parse_target(use.ref.data or "")
+    except InvalidInput as exc:
+        yield ctx.problem(use.site, (*use.path, "data"), f"bad data ref: {exc.message}",
+                          value=use.ref.data, allowed="write repo@ref:/path, e.g. "
+                          "raw@master:/iris.csv (ref: a branch, a commit id or master^)")
+
+
+@check
+def outputs_to(ctx: Context) -> Iterator[Problem]:
+    """`outputsTo` names an output artifact and a writable repo branch path."""
+    from flowyard.data.refs import BRANCH_RE, parse_target
+
+    for site in ctx.sites:
+        comp = ctx.component(site)
+        for name, target in site.step.outputs_to.items():
+            path = (*site.path, "outputsTo", name)
+            if comp is not None and comp.outputs.artifact(name) is None:
+                arts = [a.name for a in comp.outputs.artifacts]
+                yield ctx.problem(site, path, f"outputsTo names {name!r}, which is not an "
+                                  f"output artifact of component {site.step.component!r}",
+                                  value=name, allowed=_choices(name, arts, "output artifacts"))
+            if site.step.for_each is not None:
+                yield ctx.problem(site, path, "outputsTo cannot be used on a looped step "
+                                  "(every iteration would write the same path)", value=target,
+                                  allowed="collect the iterations in a following step and "
+                                  "write its output")
+            try:
+                tgt = parse_target(target)
+            except InvalidInput as exc:
+                yield ctx.problem(site, path, f"bad data target: {exc.message}", value=target,
+                                  allowed="write repo@branch:/path, e.g. models@master:/iris")
+                continue
+            base = tgt.base or "master"
+            if tgt.generations or not BRANCH_RE.fullmatch(base) or not tgt.path:
+                yield ctx.problem(site, path, "outputsTo needs a branch and a path to write "
+                                  "(commits are immutable)", value=target,
+                                  allowed="write repo@branch:/path, e.g. models@master:/iris")
 
 
 def _step_ref(ctx: Context, use: Use) -> Iterator[Problem]:

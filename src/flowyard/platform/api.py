@@ -23,6 +23,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from flowyard.errors import Conflict, FlowyardError, InvalidInput, NotFound
+from flowyard.platform.auth import Identity, identity_of
 from flowyard.platform.codec import encode_error, encode_record
 from flowyard.platform.selectors import decode_continue, encode_continue, matches, parse_selector
 from flowyard.store.records import TERMINAL_RUN_STATES
@@ -109,6 +110,24 @@ class Api:
     def __init__(self, platform: Platform) -> None:
         self.p = platform
 
+    # -- access: every namespace is a profile (see auth.Auth.authorize) ---------------------
+    async def allow(self, request: Request, namespace: str, need: str, what: str) -> Identity:
+        who = identity_of(request.scope)
+        await blocking(self.p.auth.authorize, who, namespace, need, what)
+        return who
+
+    async def visible(self, request: Request) -> list[str] | None:
+        return await blocking(self.p.auth.visible, identity_of(request.scope))
+
+    async def run_for(self, request: Request, run_id: str, need: str) -> Any:
+        """The run, if the caller may see it (404 otherwise: its existence must not leak)."""
+        run = await blocking(self.p.metadata.get_run, run_id)
+        try:
+            await self.allow(request, run.namespace, need, f"run {run_id!r}")
+        except NotFound:
+            raise NotFound(f"run '{run_id}' not found", hint="flowyard runs list") from None
+        return run
+
     # -- health -----------------------------------------------------------------------------
     async def healthz(self, request: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -130,16 +149,22 @@ class Api:
     async def list_resources(self, request: Request) -> Response:
         kind = kind_of(request.path_params["plural"])
         namespace = request.path_params.get("namespace")
+        allowed: list[str] | None = None
+        if namespace is not None:
+            await self.allow(request, namespace, "view", f"{kind} list")
+        else:
+            allowed = await self.visible(request)
         selector = parse_selector(request.query_params.get("labelSelector", ""))
         if query_bool(request, "watch"):
-            return StreamingResponse(self._watch(kind, namespace, selector),
+            return StreamingResponse(self._watch(kind, namespace, selector, allowed),
                                      media_type="text/event-stream",
                                      headers={"Cache-Control": "no-cache"})
         limit = query_int(request, "limit", 0)
         token = request.query_params.get("continue")
         after = decode_continue(token) if token else None
         bodies = await blocking(self.p.metadata.list_resources, kind, namespace)
-        items = [b for b in bodies if matches(b, selector)]
+        items = [b for b in bodies if matches(b, selector)
+                 and (allowed is None or _key(b)[0] in allowed)]
         if after is not None:
             items = [b for b in items if _key(b) > after]
         next_token = None
@@ -149,15 +174,16 @@ class Api:
         return JSONResponse({"apiVersion": "flowyard.dev/v1alpha1", "kind": f"{kind}List",
                              "metadata": {"continue": next_token}, "items": items})
 
-    async def _watch(self, kind: str, namespace: str | None,
-                     selector: list[Any]) -> AsyncIterator[bytes]:
+    async def _watch(self, kind: str, namespace: str | None, selector: list[Any],
+                     allowed: list[str] | None = None) -> AsyncIterator[bytes]:
         """ADDED/MODIFIED/DELETED events as the stored resources change (polling the store,
         so changes by any process, the controllers included, are seen)."""
         known: dict[tuple[str, str], str] = {}
         first = True
         while True:
             bodies = await blocking(self.p.metadata.list_resources, kind, namespace)
-            now = {_key(b): b for b in bodies if matches(b, selector)}
+            now = {_key(b): b for b in bodies if matches(b, selector)
+                   and (allowed is None or _key(b)[0] in allowed)}
             for key, body in now.items():
                 digest = json.dumps(body, sort_keys=True, default=str)
                 if key not in known:
@@ -176,6 +202,8 @@ class Api:
 
     async def get_resource(self, request: Request) -> Response:
         kind = kind_of(request.path_params["plural"])
+        await self.allow(request, request.path_params["namespace"], "view",
+                         f"{kind} {request.path_params['name']!r}")
         body = await blocking(self.p.metadata.get_resource, kind,
                               request.path_params["namespace"], request.path_params["name"])
         return JSONResponse(body)
@@ -184,6 +212,8 @@ class Api:
         """Create or update (PUT on the name, or POST to the collection)."""
         kind = kind_of(request.path_params["plural"])
         namespace = request.path_params["namespace"]
+        name = request.path_params.get("name")
+        await self.allow(request, namespace, "edit", f"{kind} {name!r}" if name else f"{kind}s")
         body = await json_body(request)
         if not isinstance(body, dict):
             raise InvalidInput(f"{request.url.path}: expected a {kind} resource object, got "
@@ -242,6 +272,7 @@ class Api:
     async def delete_resource(self, request: Request) -> Response:
         kind = kind_of(request.path_params["plural"])
         namespace, name = request.path_params["namespace"], request.path_params["name"]
+        await self.allow(request, namespace, "edit", f"{kind} {name!r}")
         await blocking(self.p.metadata.delete_resource, kind, namespace, name)
         return JSONResponse({"status": "deleted", "kind": kind, "namespace": namespace,
                              "name": name})
@@ -252,6 +283,8 @@ class Api:
         if not isinstance(body, dict) or not isinstance(body.get("pipeline"), dict):
             raise InvalidInput("POST /runs expects {pipeline: <Pipeline resource>, "
                                "parameters: {...}, cache, namespace, labels, start}")
+        body["namespace"] = body.get("namespace") or self.p.settings.namespace
+        await self.allow(request, str(body["namespace"]), "edit", "runs")
         record = await blocking(self._submit, body)
         if body.get("start", True):
             self.p.runs.start(record.id, "execute")
@@ -269,24 +302,38 @@ class Api:
 
     async def list_runs(self, request: Request) -> Response:
         q = request.query_params
-        records = await blocking(
-            self.p.metadata.list_runs, namespace=q.get("namespace"),
-            pipeline=q.get("pipeline"), state=q.get("state"),
-            limit=query_int(request, "limit", 50, low=1),
-            offset=query_int(request, "offset", 0))
+        limit, offset = query_int(request, "limit", 50, low=1), query_int(request, "offset", 0)
+        namespace = q.get("namespace")
+        if namespace:
+            await self.allow(request, namespace, "view", "runs")
+        spaces = [namespace] if namespace else await self.visible(request)
+        if spaces is None:
+            records = await blocking(self.p.metadata.list_runs, namespace=None,
+                                     pipeline=q.get("pipeline"), state=q.get("state"),
+                                     limit=limit, offset=offset)
+        else:
+            # One query per profile, merged newest first: a user has few profiles.
+            records = []
+            for space in spaces:
+                records += await blocking(self.p.metadata.list_runs, namespace=space,
+                                          pipeline=q.get("pipeline"), state=q.get("state"),
+                                          limit=limit + offset, offset=0)
+            records.sort(key=lambda r: r.created_at, reverse=True)
+            records = records[offset:offset + limit]
         return JSONResponse({"items": [encode_record(r) for r in records]})
 
     async def get_run(self, request: Request) -> Response:
-        record = await blocking(self.p.metadata.get_run, request.path_params["run"])
+        record = await self.run_for(request, request.path_params["run"], "view")
         return JSONResponse(encode_record(record))
 
     async def run_steps(self, request: Request) -> Response:
+        await self.run_for(request, request.path_params["run"], "view")
         steps = await blocking(self.p.transport.get_steps, request.path_params["run"])
         return JSONResponse({"items": [encode_record(s) for s in steps]})
 
     async def run_action(self, request: Request) -> Response:
         run_id, action = request.path_params["run"], request.path_params["action"]
-        run = await blocking(self.p.metadata.get_run, run_id)
+        run = await self.run_for(request, run_id, "edit")
         if action == "cancel":
             record = await blocking(self.p.transport.cancel, run_id)
             return JSONResponse(encode_record(record))
@@ -312,6 +359,7 @@ class Api:
 
     async def step_log(self, request: Request) -> Response:
         run_id, step_id = request.path_params["run"], request.path_params["step"]
+        await self.run_for(request, run_id, "view")
         offset = query_int(request, "offset", 0, high=2**62)
         data = await blocking(self.p.transport.read_log, run_id, step_id, offset)
         if not query_bool(request, "follow"):
@@ -340,17 +388,27 @@ class Api:
 
     # -- artifacts --------------------------------------------------------------------------
     async def run_artifacts(self, request: Request) -> Response:
+        await self.run_for(request, request.path_params["run"], "view")
         records = await blocking(self.p.transport.list_artifacts, request.path_params["run"])
         return JSONResponse({"items": [encode_record(a) for a in records]})
 
     async def get_artifact(self, request: Request) -> Response:
-        record = await blocking(self.p.metadata.get_artifact, request.path_params["artifact"])
+        record = await self.artifact_for(request, request.path_params["artifact"])
         return JSONResponse(encode_record(record))
+
+    async def artifact_for(self, request: Request, artifact_id: str) -> Any:
+        record = await blocking(self.p.metadata.get_artifact, artifact_id)
+        try:
+            await self.run_for(request, record.run_id, "view")
+        except NotFound:
+            raise NotFound(f"artifact {artifact_id!r} not found",
+                           hint="flowyard runs artifacts RUN_ID lists a run's artifacts") from None
+        return record
 
     async def artifact_content(self, request: Request) -> Response:
         """A file artifact's bytes, or a folder as an uncompressed tar."""
         artifact_id = request.path_params["artifact"]
-        record = await blocking(self.p.metadata.get_artifact, artifact_id)
+        record = await self.artifact_for(request, artifact_id)
         headers = {"X-Flowyard-Artifact-Name": record.name}
         if not record.is_tree:
             data = await blocking(self.p.objects.get_bytes, record.digest)
@@ -414,6 +472,7 @@ def create_app(platform: Platform) -> Starlette:
         try:
             yield
         finally:
+            await gateway.close()
             await platform.shutdown()
 
     async def not_found(request: Request, exc: Exception) -> Response:
@@ -426,7 +485,22 @@ def create_app(platform: Platform) -> Starlette:
                                        f"{type(exc).__name__}: {exc}", "hint": None}},
                             status_code=500)
 
-    app = Starlette(routes=routes(Api(platform)), lifespan=lifespan,
+    from starlette.middleware import Middleware
+
+    from flowyard.platform.auth import AuthMiddleware
+    from flowyard.platform.gateway import Gateway, gateway_routes
+    from flowyard.platform.profiles import AccountApi, account_routes
+    from flowyard.platform.session import PUBLIC, Sessions, session_routes
+
+    sessions = Sessions(platform)
+    gateway = Gateway(platform)
+    app = Starlette(routes=session_routes(sessions) + account_routes(AccountApi(platform))
+                    + gateway_routes(gateway) + routes(Api(platform)),
+                    lifespan=lifespan,
+                    middleware=[Middleware(AuthMiddleware, auth=lambda: platform.auth,
+                                           extra=sessions.identity, public=PUBLIC)],
                     exception_handlers={404: not_found, 405: not_found, 500: internal})
     app.state.platform = platform
+    app.state.sessions = sessions
+    app.state.gateway = gateway
     return app

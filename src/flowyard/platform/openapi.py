@@ -28,7 +28,8 @@ def _param(name: str, where: str = "path", schema: dict[str, Any] | None = None,
 def _op(summary: str, responses: dict[str, Any], params: list[dict[str, Any]] | None = None,
         body: dict[str, Any] | None = None) -> dict[str, Any]:
     op: dict[str, Any] = {"summary": summary, "responses": {
-        **responses, "400": _error(), "404": _error(), "409": _error(), "503": _error()}}
+        **responses, "400": _error(), "401": _error(), "403": _error(), "404": _error(),
+        "409": _error(), "503": _error()}}
     if params:
         op["parameters"] = params
     if body is not None:
@@ -118,6 +119,58 @@ def openapi_document() -> dict[str, Any]:
             "a file artifact's bytes, or a folder artifact as a tar",
             {"200": {"description": "bytes"}}, [_param("artifact")])},
     })
+    paths.update(_account_paths(any_obj, items))
+    public = {"/healthz", "/readyz", f"{API}/login"}
+    for path, item in paths.items():
+        if path in public:
+            for op in item.values():
+                op["security"] = []
     return {"openapi": "3.1.0",
             "info": {"title": "Flowyard platform API", "version": __version__},
-            "paths": paths, "components": {"schemas": schemas}}
+            "paths": paths,
+            "security": [{"bearer": []}, {"session": []}],
+            "components": {"schemas": schemas, "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer"},
+                "session": {"type": "apiKey", "in": "cookie", "name": "flowyard_session"}}}}
+
+
+def _account_paths(any_obj: dict[str, Any], items: dict[str, Any]) -> dict[str, Any]:
+    """Login, tokens, users, profiles and the gateway's route table (auth.py, profiles.py)."""
+    def body(*fields: str, required: tuple[str, ...] = ()) -> dict[str, Any]:
+        return {"type": "object", "required": list(required),
+                "properties": {f: {"type": "string"} for f in fields}}
+
+    member = [_param("profile"), _param("user")]
+    return {
+        f"{API}/login": {"post": _op("trade a user name and password for a new API token",
+                                     {"201": _ok(any_obj)},
+                                     body=body("user", "password", "description",
+                                               required=("user", "password")))},
+        f"{API}/whoami": {"get": _op("the caller: name, admin flag, profiles and roles",
+                                     {"200": _ok(any_obj)})},
+        f"{API}/tokens": {"post": _op("a new API token (shown once) for the caller, or for "
+                                      "`user` (admins)", {"201": _ok(any_obj)},
+                                      body=body("description", "user"))},
+        f"{API}/tokens/{{token}}": {"delete": _op(
+            "revoke a token by its id (own tokens; admins: any)", {"200": _ok(any_obj)},
+            [_param("token")])},
+        f"{API}/users": {
+            "get": _op("list users (admins)", {"200": _ok(items)}),
+            "post": _op("create a user (admins)", {"201": _ok(any_obj)},
+                        body=body("name", "password", required=("name",))),
+        },
+        f"{API}/profiles": {
+            "get": _op("the caller's profiles with roles and contributors",
+                       {"200": _ok(items)}),
+            "post": _op("create a profile (admins)", {"201": _ok(any_obj)},
+                        body=body("name", "owner", required=("name",))),
+        },
+        f"{API}/profiles/{{profile}}/contributors/{{user}}": {
+            "put": _op("give a user the edit or view role (owner or admins)",
+                       {"200": _ok(any_obj)}, member, body=body("role", required=("role",))),
+            "delete": _op("remove a contributor (owner or admins)", {"200": _ok(any_obj)},
+                          member),
+        },
+        f"{API}/gateway/routes": {"get": _op("the gateway's routes the caller may use",
+                                             {"200": _ok(items)})},
+    }

@@ -13,6 +13,7 @@ from flowyard.platform.controllers.runs import RunController
 from flowyard.platform.controllers.serving import ServingController
 
 if TYPE_CHECKING:
+    from flowyard.platform.auth import Auth
     from flowyard.settings import Settings
     from flowyard.store.metadata import MetadataStore
     from flowyard.store.objects import ObjectStore
@@ -32,10 +33,19 @@ class Platform:
         self.data = DataController(self)
         self.controllers = controllers
         self._task: asyncio.Task[None] | None = None
+        self._auth: Auth | None = None
 
     @property
     def metadata(self) -> MetadataStore:
         return self.transport.metadata
+
+    @property
+    def auth(self) -> Auth:
+        if self._auth is None:
+            from flowyard.platform.auth import Auth
+
+            self._auth = Auth(self.metadata)
+        return self._auth
 
     @property
     def objects(self) -> ObjectStore:

@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from flowyard.errors import ConfigError
+from flowyard.errors import ConfigError, FlowyardError
 
 if TYPE_CHECKING:
     from flowyard.settings import Settings
@@ -19,6 +19,25 @@ DEFAULT_PORT = 8470
 
 def state_file(settings: Settings) -> Path:
     return settings.home / "platform" / "server.json"
+
+
+def initial_token_file(settings: Settings) -> Path:
+    """Where the first start leaves the admin's token (mode 0600) for `flowyard up -d`."""
+    return settings.home / "platform" / "initial-admin-token"
+
+
+def first_login_message(url: str, token: str, token_file: Path) -> str:
+    return (f"\nFirst start: created the admin user 'admin'. Log in with\n"
+            f"    flowyard login {url} --token {token}\n"
+            f"or open {url}/login?token={token} in a browser.\n"
+            f"This token is shown once (also kept, mode 0600, in {token_file}).\n")
+
+
+def _write_private(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
 
 
 def read_state(settings: Settings) -> dict[str, Any] | None:
@@ -63,7 +82,16 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = DEFAULT_PORT,
     url = f"http://{host}:{bound_port}"
     path = state_file(settings)
     path.parent.mkdir(parents=True, exist_ok=True)
-    config = uvicorn.Config(create_app(Platform(settings)), log_level=log_level,
+    platform = Platform(settings)
+    try:
+        first_token = platform.auth.bootstrap(settings.namespace)
+    except FlowyardError:
+        sock.close()
+        raise
+    token_file = initial_token_file(settings)
+    if first_token is not None:
+        _write_private(token_file, first_token + "\n")
+    config = uvicorn.Config(create_app(platform), log_level=log_level,
                             access_log=False, lifespan="on", timeout_graceful_shutdown=3)
     server = uvicorn.Server(config)
     original_startup = server.startup
@@ -74,6 +102,9 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = DEFAULT_PORT,
         path.write_text(json.dumps({"pid": os.getpid(), "url": url, "host": host,
                                     "port": bound_port}), encoding="utf-8")
         logging.getLogger("flowyard.platform").info("Flowyard platform ready at %s", url)
+        if first_token is not None:
+            # As Jupyter prints its token: the one way in on a fresh platform.
+            print(first_login_message(url, first_token, token_file), flush=True)
 
     original_shutdown = server.shutdown
 

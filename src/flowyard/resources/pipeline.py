@@ -30,7 +30,11 @@ A Pipeline is what the SDK compiles to and what the engine runs; it is also plai
 Argument sources (`Ref`): `{value: V}` (or a bare scalar/list), `{parameter: P}` (pipeline
 parameter), `{step: S, output: O}` (another step's output parameter or artifact; with
 `collect: true` the ordered list of a looped step's outputs), `{item: true}` / `{item: KEY}`
-(the current loop item, or one key of it), `{runStatus: true}` (exit handler only).
+(the current loop item, or one key of it), `{runStatus: true}` (exit handler only),
+`{data: "repo@ref:/path"}` (a file or folder of a versioned data repo, as an input artifact).
+
+A step's `outputsTo: {ARTIFACT: "repo@branch:/path"}` commits that output artifact into a data
+repo when the step succeeds, with provenance to the data commits the run read.
 """
 
 from __future__ import annotations
@@ -182,6 +186,8 @@ class Ref(FlowModel):
     collect: bool = False
     item: bool | str | None = None
     run_status: bool = False
+    data: str | None = None
+    """`repo@ref:/path` of a versioned data repo; only for input artifacts."""
 
     @model_validator(mode="after")
     def _one_source(self) -> Ref:
@@ -191,11 +197,13 @@ class Ref(FlowModel):
             self.step is not None,
             self.item not in (None, False),
             self.run_status,
+            self.data is not None,
         ]
         if sum(forms) != 1:
             raise ValueError(
                 "an argument is exactly one of {value: V}, {parameter: P}, "
-                "{step: S, output: O}, {item: true|KEY} or {runStatus: true}"
+                "{step: S, output: O}, {item: true|KEY}, {runStatus: true} or "
+                "{data: 'repo@ref:/path'}"
             )
         if self.step is not None and not self.output:
             raise ValueError("{step: ...} needs `output:` naming one of that step's outputs")
@@ -206,7 +214,9 @@ class Ref(FlowModel):
         return self
 
     @property
-    def kind(self) -> Literal["value", "parameter", "step", "item", "run_status"]:
+    def kind(self) -> Literal["value", "parameter", "step", "item", "run_status", "data"]:
+        if self.data is not None:
+            return "data"
         if self.parameter is not None:
             return "parameter"
         if self.step is not None:
@@ -290,6 +300,8 @@ class Step(FlowModel):
     cache: bool = True
     resources: ResourceRequests | None = None
     display_name: str | None = None
+    outputs_to: dict[str, str] = Field(default_factory=dict)
+    """Output artifact name -> `repo@branch:/path` it is committed to on success."""
 
     @field_validator("name")
     @classmethod

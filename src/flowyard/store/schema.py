@@ -190,4 +190,6 @@ resources = Table(
 )
 
 # The versioned-data tables (migration 0002) are defined next to their code, on this MetaData.
+# Login and profile tables (migration 0003), likewise next to their code.
 from flowyard.data import schema as _data_schema  # noqa: E402, F401
+from flowyard.platform import authschema as _auth_schema  # noqa: E402, F401

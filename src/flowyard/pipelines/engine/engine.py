@@ -16,7 +16,9 @@ from typing import Any
 from flowyard.errors import Conflict, InvalidInput
 from flowyard.pipelines.engine._graph import dependencies, topological_order
 from flowyard.pipelines.engine.events import RunEvent
+from flowyard.pipelines.engine.heap import freeze_startup_heap, install_fast_exit
 from flowyard.pipelines.engine.pool import ZygotePool
+from flowyard.pipelines.engine.preload import preload_modules
 from flowyard.pipelines.engine.scheduler import Context, RunDriver
 from flowyard.pipelines.validate import validate_parameters, validate_pipeline
 from flowyard.resources.pipeline import Pipeline, Step
@@ -39,14 +41,16 @@ class Engine:
     """Runs pipelines on this machine, each step in its own forked process."""
 
     def __init__(self, metadata: MetadataStore, objects: ObjectStore, settings: Settings, *,
-                 workers: int | None = None) -> None:
+                 workers: int | None = None, pool: ZygotePool | None = None) -> None:
+        """`pool`: a ZygotePool the caller may have started already (the Engine owns it)."""
         if workers is not None and workers < 1:
             raise InvalidInput(f"workers must be at least 1, got {workers}")
         self.metadata = metadata
         self.objects = objects
         self.settings = settings
         self.workers = workers or os.cpu_count() or 1
-        self._pool = ZygotePool()
+        self._pool = pool or ZygotePool()
+        install_fast_exit()
 
     # -- submitting -----------------------------------------------------------------------
 
@@ -56,6 +60,7 @@ class Engine:
         """Validate and record a run (state Pending); nothing runs until `execute`."""
         self._pool.start()   # boots in the background while we validate and record
         validate_pipeline(pipeline)
+        self._pool.preload(preload_modules(pipeline.spec))
         values = validate_parameters(pipeline, dict(parameters or {}))
         run = RunRecord(
             id=f"{pipeline.name[:40]}-{uuid.uuid4().hex[:10]}",
@@ -97,6 +102,8 @@ class Engine:
         ctx = Context(metadata=self.metadata, objects=self.objects, settings=self.settings,
                       pool=self._pool, workers=self.workers)
         driver = RunDriver(ctx, run, on_event)
+        freeze_startup_heap()   # no full collection walks the imports during the run
+        self._pool.preload(preload_modules(driver.spec))   # a resume in a new process
         resets = driver.build(self.metadata.get_steps(run.id))
         fresh = driver.new_records()
         if resets or fresh:

@@ -60,6 +60,12 @@ class ZygotePool:
         self._ids = itertools.count(1)
         self._tasks: socket.socket | None = None
         self._warm: set[str] = set()
+        self._preloaded: set[str] = set()
+        # Tasks held back while the zygote preloads (it retires its idle spares first, and
+        # a task sent before its answer could still reach one of them).
+        self._held: list[bytes] = []
+        self._preloads_pending = 0
+        self._preload_crashed = False   # a zygote died importing: never preload again
         self.ready = False
 
     @property
@@ -87,6 +93,9 @@ class ZygotePool:
             theirs.close()
         self._tasks = ours
         self._warm = set()
+        self._preloaded = set()
+        self._held = []
+        self._preloads_pending = 0
         assert proc.stdout is not None and proc.stdin is not None
         # No waiting for its "ready" line: requests queue up in the pipe while the
         # interpreter boots (~60 ms), which overlaps with validating and recording the run.
@@ -100,6 +109,18 @@ class ZygotePool:
         """Launch the zygote now (it is also launched by the first submit)."""
         with self._lock:
             self._ensure_started()
+
+    def preload(self, modules: list[str]) -> None:
+        """Have the zygote import `modules` (those not asked for yet) before later tasks."""
+        with self._lock:
+            self._ensure_started()
+            if self._preload_crashed:
+                return
+            new = [m for m in modules if m not in self._preloaded]
+            if new:
+                self._preloaded.update(new)
+                self._preloads_pending += 1
+                self._write(b"P %s\n" % json.dumps(new).encode())
 
     def submit(self, task: dict[str, Any], listener: Listener, *, key: str = "-") -> str:
         """Run `task` in a child; `listener` gets one report: "done" (with the result) when
@@ -122,11 +143,18 @@ class ZygotePool:
                 with open(spill, "wb") as handle:
                     handle.write(payload)
                 payload = b"@" + spill.encode()
-            assert self._tasks is not None
-            # If the zygote and its spares are gone, pump reports the death to the listener.
-            with contextlib.suppress(OSError):
-                self._tasks.sendall(rid.encode() + b" " + payload)
+            record = rid.encode() + b" " + payload
+            if self._preloads_pending:
+                self._held.append(record)
+            else:
+                self._send(record)
         return rid
+
+    def _send(self, record: bytes) -> None:
+        assert self._tasks is not None
+        # If the zygote and its spares are gone, pump reports the death to the listener.
+        with contextlib.suppress(OSError):
+            self._tasks.sendall(record)
 
     def kill(self, rid: str, sig: int = 9) -> None:
         with self._lock:
@@ -186,6 +214,13 @@ class ZygotePool:
         rid = msg.get("id")
         if rid is None:
             self.ready = self.ready or msg.get("event") == "ready"
+            if msg.get("event") == "preloaded":
+                with self._lock:
+                    self._preloads_pending = max(0, self._preloads_pending - 1)
+                    if not self._preloads_pending and self._tasks is not None:
+                        held, self._held = self._held, []
+                        for record in held:
+                            self._send(record)
             return
         # The child's own "done" ends it for the listener; the zygote's "exit" after it
         # finds no listener and is dropped (it only matters for a child that died first).
@@ -198,9 +233,13 @@ class ZygotePool:
 
     def _zygote_died(self) -> None:
         with self._lock:
+            # A module that kills the process at import (a crashing C extension) must not
+            # take every later zygote down too: its steps import it themselves from now on.
+            self._preload_crashed = self._preload_crashed or self._preloads_pending > 0
             proc, self._proc, self._fd, self._stdin = self._proc, None, None, None
             orphans = list(self._listeners.items())
             self._listeners.clear()
+            self._held = []
             if self._tasks is not None:
                 self._tasks.close()
                 self._tasks = None
@@ -219,6 +258,7 @@ class ZygotePool:
             proc, self._proc, self._fd, self._stdin = self._proc, None, None, None
             orphans = list(self._listeners.items())
             self._listeners.clear()
+            self._held = []
             if self._tasks is not None:
                 self._tasks.close()   # idle spares see EOF and exit
                 self._tasks = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +34,8 @@ class Resolver:
         self.deps = deps
         self.run_status: dict[str, Any] = {}
         """What {runStatus: true} gives the exit handler (set just before it runs)."""
+        self.data: Callable[[str, Node, str], str] | None = None
+        """(ref, node, input name) -> artifact id of a {data: ...} ref (engine/datarefs.py)."""
 
     def value(self, ref: Ref, node: Node | None) -> Any:
         kind = ref.kind
@@ -53,6 +56,9 @@ class Resolver:
             if not isinstance(node.item, dict) or ref.item not in node.item:
                 raise ResolveError(f"{where}: loop item {node.item!r} has no key {ref.item!r}")
             return node.item[ref.item]
+        if kind == "data":
+            raise ResolveError(f"{where}: {{data: {ref.data!r}}} can only feed an input "
+                               f"artifact")
         if kind == "run_status":
             if node is None or not node.is_exit:
                 raise ResolveError(f"{where}: {{runStatus: true}} is only available to the "
@@ -94,6 +100,9 @@ class Resolver:
         params: dict[str, Any] = {}
         arts: dict[str, Any] = {}
         for name, ref in node.step.arguments.items():
+            if ref.data is not None and self.data is not None and comp.inputs.artifact(name):
+                arts[name] = self.data(ref.data, node, name)
+                continue
             value = self.value(ref, node)
             if comp.inputs.artifact(name) is not None:
                 if isinstance(value, ArtifactRef):

@@ -30,6 +30,7 @@ from typing import Any
 from flowyard.pipelines.engine._graph import StepDeps, dependencies, topological_order
 from flowyard.pipelines.engine.cache import cache_key
 from flowyard.pipelines.engine.conditions import ConditionError, evaluate
+from flowyard.pipelines.engine.datarefs import DataRefs, uses_data
 from flowyard.pipelines.engine.events import RunEvent
 from flowyard.pipelines.engine.nodes import DONE_OK, FAILED_LIKE, Node
 from flowyard.pipelines.engine.pool import ProcessReport, ZygotePool
@@ -99,6 +100,11 @@ class RunDriver:
         self.capacity = max(1, min(ctx.workers, spec_parallelism))
         self.objects_task = self._objects_task()
         self.exit_node: Node | None = None
+        self.datarefs: DataRefs | None = None
+        if uses_data(self.spec):
+            self.datarefs = DataRefs(ctx.metadata, ctx.objects, ctx.settings, run.id,
+                                     self.artifacts, self.run_dir / "data")
+            self.resolver.data = self.datarefs.artifact
 
     # -- events and records ---------------------------------------------------------------
 
@@ -419,6 +425,9 @@ class RunDriver:
                     uri=old.uri, metadata=dict(old.metadata)))
         except Exception:  # a dangling entry (its run deleted) is a miss, not an error
             return False
+        if node.step.outputs_to and self.datarefs is not None and self.datarefs.write_outputs(
+                node, copies):
+            return False   # the repo write failed: run the step for real
         now = utcnow()
         self._count(rec.state, "Cached")
         rec.state = "Cached"
@@ -568,6 +577,9 @@ class RunDriver:
                     is_tree=info["is_tree"], uri=self._uri(info["digest"]),
                     metadata=info.get("metadata") or {}))
             rec.output_artifacts = {a.name: a.id for a in artifacts}
+            if node.step.outputs_to and self.datarefs is not None:
+                error = self.datarefs.write_outputs(node, artifacts)
+                state = "Failed" if error else state
         elif result is not None:
             state, error = "Failed", result.get("error") or "the step failed"
         elif report.pid is None:
@@ -737,6 +749,8 @@ class RunDriver:
                                       finished_at=utcnow())
         self.emit("run", state, message=error)
         shutil.rmtree(self.result_dir, ignore_errors=True)
+        if self.datarefs is not None:
+            self.datarefs.close()
         return self.run
 
     def _interrupted(self) -> None:

@@ -10,12 +10,15 @@ fork a replacement), runs it and writes its result to the driver itself.
 On stdin, one line each (from the driver):
 
     W <component-key> <json>   compile this component here so later spares inherit it
+    P <json list of modules>   import these here (see preload.py); idle spares forked
+                               before are retired first, so every later task inherits them
     K <id> <signal>            signal that task's process group
     X                          exit (as does EOF on stdin)
 
 On stdout, JSON lines (the zygote's and its children's):
 
     {"event": "ready", "pid": 41}                                 the zygote, once
+    {"event": "preloaded"}                                        after each P
     {"id": "7", "event": "done", "pid": 4242, "result": {...}}    a child, before it exits
     {"id": "7", "event": "exit", "pid": 4242, "code": 0, "signal": null}   after a reap
 
@@ -34,6 +37,7 @@ import ctypes
 import errno
 import json
 import os
+import select
 import selectors
 import signal
 import sys
@@ -89,6 +93,13 @@ class Zygote:
         self.busy_r, self.busy_w = os.pipe()  # spares: "<task id> <pid>" once they took one
         for fd in (self.wake_r, self.wake_w, self.busy_r):
             os.set_blocking(fd, False)
+        # Idle spares wait on the task socket and on this pipe; closing its write end (we
+        # hold the only copy) retires every spare of that generation that has no task yet.
+        self.retire_r, self.retire_w = os.pipe()
+        self.retired: set[int] = set()
+        # Spares poll before they read, so that a woken spare that lost the race for a
+        # record goes back to waiting instead of blocking where retiring cannot reach it.
+        os.set_blocking(tasks_fd, False)
 
     def report(self, message: dict[str, Any]) -> None:
         _write_all(1, (json.dumps(message) + "\n").encode())
@@ -154,6 +165,10 @@ class Zygote:
         elif op == b"W":
             _, _key, payload = line.split(b" ", 2)
             self._warm(payload)
+        elif op == b"P":
+            self._preload_modules(line[2:])
+            # The driver holds back tasks until this: none can reach a retired spare.
+            self.report({"event": "preloaded"})
         elif op == b"X":
             self.stopping = True
 
@@ -174,6 +189,23 @@ class Zygote:
 
                 importlib.import_module(objects["url"].split("://", 1)[0] + "fs")
 
+    def _preload_modules(self, payload: bytes) -> None:
+        try:
+            names = [str(n) for n in json.loads(payload)]
+        except (ValueError, TypeError):
+            return
+        todo = [n for n in names if n not in sys.modules]
+        if not todo:
+            return
+        # Retire the idle spares before importing, so that no task lands on a spare without
+        # the modules meanwhile: tasks wait in the socket until the new spares exist.
+        os.close(self.retire_w)
+        os.close(self.retire_r)
+        self.retire_r, self.retire_w = os.pipe()
+        self.retired |= self.spares
+        self.spares = set()
+        import_modules(todo)
+
     def _read_busy(self) -> None:
         try:
             self.busy_buffer += os.read(self.busy_r, 65536)
@@ -184,6 +216,7 @@ class Zygote:
             rid, pid_text = line.decode().split(" ")
             pid = int(pid_text)
             self.spares.discard(pid)
+            self.retired.discard(pid)   # it took a task just before it was retired
             self.children[pid] = rid
             self.by_id[rid] = pid
             sig = self.pending_kills.pop(rid, None)
@@ -205,6 +238,7 @@ class Zygote:
         """A forked spare: prepare while idle, take one task, run it, exit."""
         status = 70
         try:
+            os.close(self.retire_w)      # else the pipe never reads EOF (see __init__)
             os.setpgid(0, 0)
             # What a step needs that does not depend on the task happens here, before the
             # task exists. Kept small anyway: after a fork every page CPython writes (even a
@@ -221,8 +255,8 @@ class Zygote:
             # Touch the JSON codec while idle: its first use after the fork costs ~100
             # copy-on-write faults, better paid now than between "task" and "done".
             json.loads(json.dumps(_SAMPLE_RESULT))
-            record = _read_record(self.tasks_fd)
-            if not record:               # the driver closed its end: no more work
+            record = _take_record(self.tasks_fd, self.retire_r)
+            if not record:               # the driver closed its end, or we were retired
                 os._exit(0)
             rid_bytes, _, payload = record.partition(b" ")
             rid = rid_bytes.decode()
@@ -277,6 +311,7 @@ class Zygote:
             if rid is None:
                 # A spare that died idle, or an orphaned grandchild (we are its subreaper).
                 self.spares.discard(pid)
+                self.retired.discard(pid)
                 continue
             self.by_id.pop(rid, None)
             _killpg(pid, signal.SIGKILL)   # whatever the step left running dies with it
@@ -286,7 +321,7 @@ class Zygote:
                          "signal": -code if code < 0 else None})
 
     def _shutdown(self) -> None:
-        pids = list(self.children) + list(self.spares)
+        pids = list(self.children) + list(self.spares) + list(self.retired)
         for pid in pids:
             _killpg(pid, signal.SIGKILL)
         for pid in pids:
@@ -300,13 +335,81 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view):]
 
 
-def _read_record(fd: int) -> bytes:
-    """One whole record from the SOCK_SEQPACKET task socket (b"" when the driver closed)."""
+def _take_record(fd: int, retire_fd: int) -> bytes:
+    """One whole record from the (non-blocking) SOCK_SEQPACKET task socket.
+
+    b"" when the driver closed its end or the zygote retired this spare (checked first: a
+    retired spare must leave a waiting record to a spare forked after the preload).
+    """
+    exclusive = getattr(select, "EPOLLEXCLUSIVE", 0)
+    if exclusive:
+        # Exclusive: a record wakes one idle spare, not all of them (select would).
+        poller = select.epoll(2)
+        poller.register(fd, select.EPOLLIN | exclusive)
+        poller.register(retire_fd, select.EPOLLIN)
     while True:
         try:
-            return os.read(fd, _MAX_RECORD)
+            if exclusive:
+                ready = [f for f, _ in poller.poll()]
+            else:
+                ready, _, _ = select.select([fd, retire_fd], [], [])
         except InterruptedError:
             continue
+        if retire_fd in ready:
+            return b""
+        try:
+            return os.read(fd, _MAX_RECORD)
+        except (BlockingIOError, InterruptedError):
+            continue   # another spare took it
+
+
+def import_modules(names: list[str]) -> list[str]:
+    """Import what is installed of `names` here, within the memory limit; the ones imported.
+
+    A module that fails to import is skipped (the step that needs it reports the error).
+    Output of the imports goes to stderr: our stdout carries the reports to the driver.
+    """
+    import importlib
+    import importlib.util
+
+    limit = _preload_limit_mb()
+    done: list[str] = []
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        for name in names:
+            if _rss_mb() > limit:
+                break
+            try:
+                if importlib.util.find_spec(name.split(".", 1)[0]) is None:
+                    continue
+                importlib.import_module(name)
+            except (Exception, SystemExit):
+                continue
+            done.append(name)
+    finally:
+        with contextlib.suppress(Exception):
+            sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+    return done
+
+
+def _preload_limit_mb() -> int:
+    try:
+        return int(os.environ.get("FLOWYARD_PRELOAD_MAX_MB", "2048"))
+    except ValueError:
+        return 2048
+
+
+def _rss_mb() -> float:
+    try:
+        with open("/proc/self/statm", encoding="ascii") as handle:
+            pages = int(handle.read().split()[1])
+    except (OSError, ValueError, IndexError):
+        return 0.0
+    return pages * os.sysconf("SC_PAGE_SIZE") / (1 << 20)
 
 
 def _ignore(*_: Any) -> None:
@@ -332,6 +435,12 @@ def main() -> None:
     _prctl(_PR_SET_CHILD_SUBREAPER, 1)
     _preload()
     Zygote(int(sys.argv[sys.argv.index("--tasks") + 1])).serve()
+    # Children are gone and every report is written (unbuffered): skip the interpreter's
+    # teardown, which the driver's close() would otherwise wait for.
+    with contextlib.suppress(Exception):
+        sys.stdout.flush()
+        sys.stderr.flush()
+    os._exit(0)
 
 
 if __name__ == "__main__":

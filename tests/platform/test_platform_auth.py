@@ -1,0 +1,340 @@
+"""Login, tokens, profiles and sessions, in process (httpx.ASGITransport)."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import sqlite3
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+from platform_helpers import DATA
+
+from flowyard.platform.api import create_app
+from flowyard.platform.auth import hash_password, verify_password
+from flowyard.platform.runtime import Platform
+from flowyard.platform.session import Throttle
+from flowyard.settings import Settings
+
+pytestmark = pytest.mark.anyio
+API = "/api/v1alpha1"
+NS = f"{API}/namespaces"
+
+
+class Site:
+    def __init__(self, app: Any, admin: str) -> None:
+        self.app, self.admin = app, admin
+
+    def client(self, token: str | None = None, **headers: str) -> httpx.AsyncClient:
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        return httpx.AsyncClient(transport=httpx.ASGITransport(app=self.app),
+                                 base_url="http://flowyard.test", headers=headers)
+
+    async def user(self, name: str, password: str | None = None, *,
+                   profile: str | None = None) -> str:
+        """A user (and a profile it owns); returns a token for it."""
+        async with self.client(self.admin) as admin:
+            body: dict[str, Any] = {"name": name, "password": password}
+            assert (await admin.post(f"{API}/users", json=body)).status_code == 201
+            if profile:
+                made = await admin.post(f"{API}/profiles", json={"name": profile,
+                                                                 "owner": name})
+                assert made.status_code == 201, made.text
+            answer = await admin.post(f"{API}/tokens", json={"user": name})
+            assert answer.status_code == 201
+            return str(answer.json()["token"])
+
+
+@pytest.fixture
+async def site(flowyard_home: Path) -> AsyncIterator[Site]:
+    platform = Platform(Settings(), controllers=False)
+    app = create_app(platform)
+    await platform.startup()
+    admin = platform.auth.bootstrap()
+    assert admin is not None
+    try:
+        yield Site(app, admin)
+    finally:
+        await platform.shutdown()
+
+
+def pipeline(name: str = "hello") -> dict[str, Any]:
+    body: dict[str, Any] = yaml.safe_load((DATA / "pipeline.yaml").read_text())
+    body["metadata"] = {"name": name}
+    return body
+
+
+def test_passwords_are_salted_scrypt() -> None:
+    one, two = hash_password("s3cret"), hash_password("s3cret")
+    assert one.startswith("scrypt$16384$8$1$") and one != two
+    assert verify_password("s3cret", one) and not verify_password("S3cret", one)
+    assert not verify_password("s3cret", None) and not verify_password("x", "md5$abc")
+
+
+async def test_everything_but_health_needs_a_token(site: Site) -> None:
+    async with site.client() as anon:
+        assert (await anon.get("/healthz")).status_code == 200
+        assert (await anon.get("/readyz")).status_code == 200
+        for method, path in (("GET", f"{API}/pipelines"), ("GET", f"{API}/runs"),
+                             ("PUT", f"{NS}/default/pipelines/x"), ("GET", "/api/openapi.json"),
+                             ("GET", f"{API}/whoami"), ("GET", "/no/such/route")):
+            answer = await anon.request(method, path)
+            assert answer.status_code == 401, (method, path)
+            assert answer.headers["www-authenticate"].startswith("Bearer")
+            error = answer.json()["error"]
+            assert error["code"] == "Unauthorized"
+            assert error["message"] == f"{path}: login required"
+    async with site.client("fy_0123456789abcdef_forged") as forged:
+        answer = await forged.get(f"{API}/pipelines")
+        assert answer.status_code == 401
+        assert answer.json()["error"]["message"] == f"{API}/pipelines: invalid API token"
+    async with site.client(site.admin) as admin:
+        assert (await admin.get(f"{API}/whoami")).json()["name"] == "admin"
+
+
+async def test_identity_headers_from_clients_are_ignored(site: Site) -> None:
+    async with site.client(**{"X-Flowyard-User": "admin", "X-Forwarded-User": "admin",
+                              "Remote-User": "admin"}) as anon:
+        assert (await anon.get(f"{API}/whoami")).status_code == 401
+    bob = await site.user("bob")
+    async with site.client(bob, **{"X-Flowyard-User": "admin",
+                                   "X-Forwarded-User": "admin"}) as forged:
+        me = (await forged.get(f"{API}/whoami")).json()
+        assert me == {"name": "bob", "admin": False, "profiles": []}
+        assert (await forged.get(f"{API}/users")).status_code == 403
+
+
+async def test_tokens_and_passwords_are_stored_hashed_only(site: Site,
+                                                           flowyard_home: Path) -> None:
+    token = await site.user("alice", "correct horse battery")
+    token_id, secret = token.removeprefix("fy_").split("_", 1)
+    dbs = list(flowyard_home.rglob("*.db"))
+    assert dbs
+    with sqlite3.connect(dbs[0]) as conn:
+        rows = conn.execute(
+            "SELECT id, digest FROM auth_tokens WHERE user_name='alice'").fetchall()
+        hashes = conn.execute("SELECT password_hash FROM auth_users WHERE name='alice'"
+                              ).fetchone()
+    assert rows == [(token_id, hashlib.sha256(secret.encode()).hexdigest())]
+    assert hashes[0].startswith("scrypt$")
+    raw = b"".join(p.read_bytes() for p in flowyard_home.rglob("*") if p.is_file()
+                   and ".db" in p.name)
+    assert secret.encode() not in raw and site.admin.encode().split(b"_")[-1] not in raw
+    assert b"correct horse battery" not in raw
+
+
+async def test_profiles_isolate_resources_and_runs(site: Site) -> None:
+    alice = await site.user("alice", profile="team-a")
+    bob = await site.user("bob", profile="team-b")
+    carol = await site.user("carol")
+    async with site.client(alice) as a, site.client(bob) as b, site.client(carol) as c:
+        assert (await a.put(f"{NS}/team-a/pipelines/p", json=pipeline("p"))).status_code == 201
+        assert (await b.put(f"{NS}/team-b/pipelines/q", json=pipeline("q"))).status_code == 201
+        # bob cannot tell team-a's pipeline from a missing one
+        hidden = await b.get(f"{NS}/team-a/pipelines/p")
+        missing = await b.get(f"{NS}/team-b/pipelines/p")
+        assert hidden.status_code == missing.status_code == 404
+        assert hidden.json()["error"]["message"] == \
+            "Pipeline 'p' not found in namespace 'team-a'"
+        assert (await b.get(f"{NS}/team-a/pipelines")).status_code == 404
+        assert (await b.put(f"{NS}/team-a/pipelines/p", json=pipeline("p"))).status_code == 404
+        assert (await b.delete(f"{NS}/team-a/pipelines/p")).status_code == 404
+        names = [i["metadata"]["name"] for i in (await b.get(f"{API}/pipelines")).json()["items"]]
+        assert names == ["q"]
+        # a namespace with no profile is nobody's but the admins'
+        assert (await a.put(f"{NS}/loose/pipelines/p", json=pipeline("p"))).status_code == 404
+        # contributors: view reads, edit writes
+        added = await a.put(f"{API}/profiles/team-a/contributors/carol", json={"role": "view"})
+        assert added.status_code == 200
+        assert (await c.get(f"{NS}/team-a/pipelines/p")).status_code == 200
+        denied = await c.put(f"{NS}/team-a/pipelines/p", json=pipeline("p"))
+        assert denied.status_code == 403
+        assert denied.json()["error"]["message"] == \
+            "user 'carol' may only view profile 'team-a', not change Pipeline 'p'"
+        assert (await c.delete(f"{NS}/team-a/pipelines/p")).status_code == 403
+        assert (await c.put(f"{API}/profiles/team-a/contributors/bob",
+                            json={"role": "edit"})).status_code == 403
+        assert (await b.put(f"{API}/profiles/team-a/contributors/bob",
+                            json={"role": "edit"})).status_code == 404
+        await a.put(f"{API}/profiles/team-a/contributors/carol", json={"role": "edit"})
+        assert (await c.put(f"{NS}/team-a/pipelines/p", json=pipeline("p"))).status_code == 200
+        profiles = (await c.get(f"{API}/profiles")).json()["items"]
+        assert [(p["name"], p["role"]) for p in profiles] == [("team-a", "edit")]
+        assert (await a.delete(f"{API}/profiles/team-a/contributors/carol")).status_code == 200
+        assert (await c.get(f"{NS}/team-a/pipelines/p")).status_code == 404
+        # runs follow their namespace
+        run = await a.post(f"{API}/runs", json={"pipeline": pipeline("p"), "start": False,
+                                                "namespace": "team-a"})
+        assert run.status_code == 201, run.text
+        rid = run.json()["id"]
+        assert (await b.post(f"{API}/runs", json={"pipeline": pipeline("p"), "start": False,
+                                                  "namespace": "team-a"})).status_code == 404
+        for path in (f"{API}/runs/{rid}", f"{API}/runs/{rid}/steps",
+                     f"{API}/runs/{rid}/artifacts", f"{API}/runs/{rid}/steps/say/log"):
+            answer = await b.get(path)
+            assert answer.status_code == 404, path
+        assert (await b.get(f"{API}/runs/{rid}")).json()["error"]["message"] == \
+            f"run '{rid}' not found"
+        assert (await b.post(f"{API}/runs/{rid}/cancel")).status_code == 404
+        assert [r["id"] for r in (await a.get(f"{API}/runs")).json()["items"]] == [rid]
+        assert (await b.get(f"{API}/runs")).json()["items"] == []
+        assert (await b.get(f"{API}/runs", params={"namespace": "team-a"})).status_code == 404
+
+
+async def test_only_admins_manage_users_and_profiles(site: Site) -> None:
+    bob = await site.user("bob", profile="team-b")
+    async with site.client(bob) as b, site.client(site.admin) as admin:
+        refused = await b.post(f"{API}/profiles", json={"name": "mine"})
+        assert refused.status_code == 403
+        assert refused.json()["error"]["message"] == \
+            "user 'bob' may not create profiles: only admins can"
+        assert (await b.post(f"{API}/users", json={"name": "eve"})).status_code == 403
+        assert (await b.post(f"{API}/tokens", json={"user": "admin"})).status_code == 403
+        own = await b.post(f"{API}/tokens", json={"description": "ci"})
+        assert own.status_code == 201 and own.json()["user"] == "bob"
+        bad = await admin.post(f"{API}/users", json={"name": "Not Valid"})
+        assert bad.status_code == 400
+        assert "user name 'Not Valid' is not valid" in bad.json()["error"]["message"]
+        role = await admin.put(f"{API}/profiles/team-b/contributors/bob",
+                               json={"role": "owner"})
+        assert role.status_code == 400
+        assert role.json()["error"]["message"] == "role 'owner' is not valid"
+        twice = await admin.post(f"{API}/profiles", json={"name": "team-b"})
+        assert twice.status_code == 409
+        nobody = await admin.post(f"{API}/profiles", json={"name": "x", "owner": "ghost"})
+        assert nobody.status_code == 404
+        assert "owner 'ghost' of profile 'x' is not a user" in nobody.json()["error"]["message"]
+
+
+def _csrf(page: str) -> str:
+    found = re.search(r'name="csrf" value="([^"]+)"', page)
+    assert found, page
+    return found.group(1)
+
+
+async def test_browser_login_session_cookie_and_csrf(site: Site) -> None:
+    await site.user("alice", "pw-alice-1", profile="team-a")
+    async with site.client() as browser:
+        assert (await browser.get("/")).headers["location"] == "/login"
+        form = await browser.get("/login")
+        assert form.status_code == 200 and "<form" in form.text and "<script" not in form.text
+        csrf = _csrf(form.text)
+        forged = await browser.post("/login", data={"user": "alice", "password": "pw-alice-1",
+                                                    "csrf": "wrong"})
+        assert forged.status_code == 403 and "flowyard_session" not in browser.cookies
+        wrong = await browser.post("/login", data={"user": "alice", "password": "nope",
+                                                   "csrf": csrf})
+        assert wrong.status_code == 401 and "Wrong user name or password" in wrong.text
+        ok = await browser.post("/login", data={"user": "alice", "password": "pw-alice-1",
+                                                "csrf": csrf})
+        assert ok.status_code == 303
+        cookie = ok.headers["set-cookie"].lower()
+        assert "flowyard_session=" in cookie and "httponly" in cookie
+        assert "samesite=lax" in cookie
+        assert (await browser.get(f"{API}/whoami")).json()["name"] == "alice"
+        # state changes through the cookie need the session's CSRF token
+        url = f"{NS}/team-a/pipelines/p"
+        refused = await browser.put(url, json=pipeline("p"))
+        assert refused.status_code == 403
+        assert "missing or wrong CSRF token" in refused.json()["error"]["message"]
+        token = _csrf((await browser.get("/")).text)
+        put = await browser.put(url, json=pipeline("p"), headers={"X-CSRF-Token": token})
+        assert put.status_code == 201
+        assert (await browser.post("/logout", data={"csrf": "x"})).status_code == 403
+        out = await browser.post("/logout", data={"csrf": token})
+        assert out.status_code == 303
+        assert (await browser.get(f"{API}/whoami")).status_code == 401
+    async with site.client(Cookie="flowyard_session=tampered.value") as forged_cookie:
+        assert (await forged_cookie.get(f"{API}/whoami")).status_code == 401
+
+
+async def test_first_start_link_logs_the_browser_in(site: Site) -> None:
+    async with site.client() as browser:
+        assert (await browser.get("/login", params={"token": "fy_bad_bad"})).status_code == 401
+        answer = await browser.get("/login", params={"token": site.admin})
+        assert answer.status_code == 303
+        assert (await browser.get(f"{API}/whoami")).json()["admin"] is True
+
+
+async def test_failed_logins_are_slowed_down(site: Site) -> None:
+    await site.user("dave", "pw-dave-1")
+    throttle = site.app.state.sessions.throttle = Throttle(base=0.3, free=2)
+    async with site.client() as cli:
+        body = {"user": "dave", "password": "guess"}
+        for _ in range(2):
+            assert throttle.delay("user:dave") == 0
+            answer = await cli.post(f"{API}/login", json=body)
+            assert answer.status_code == 401
+            assert answer.json()["error"]["message"] == \
+                "wrong user name or password for 'dave'"
+        for wait in (0.3, 0.6):
+            assert throttle.delay("user:dave") == wait
+            started = time.monotonic()
+            assert (await cli.post(f"{API}/login", json=body)).status_code == 401
+            assert time.monotonic() - started >= wait
+        # the client address is throttled too, whichever user it tries
+        assert throttle.delay("user:someone-else", "ip:127.0.0.1") == 1.2
+        good = await cli.post(f"{API}/login", json={"user": "dave", "password": "pw-dave-1"})
+        assert good.status_code == 201
+        token = good.json()["token"]
+    async with site.client(token) as dave:
+        assert (await dave.get(f"{API}/whoami")).json()["name"] == "dave"
+
+
+async def test_tokens_can_be_revoked_by_their_owner(site: Site) -> None:
+    bob = await site.user("bob")
+    carol = await site.user("carol")
+    bob_id = bob.removeprefix("fy_").split("_", 1)[0]
+    async with site.client(carol) as c:
+        other = await c.delete(f"{API}/tokens/{bob_id}")
+        assert other.status_code == 404
+        assert other.json()["error"]["message"] == f"token {bob_id!r} not found"
+    async with site.client(bob) as b:
+        assert (await b.delete(f"{API}/tokens/{bob_id}")).status_code == 200
+        assert (await b.get(f"{API}/whoami")).status_code == 401
+
+
+async def test_openapi_describes_login_and_profiles(site: Site) -> None:
+    async with site.client(site.admin) as admin:
+        doc = (await admin.get("/api/openapi.json")).json()
+    assert doc["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
+    assert doc["paths"][f"{API}/login"]["post"]["security"] == []
+    assert doc["paths"]["/healthz"]["get"]["security"] == []
+    assert {"put", "delete"} <= set(doc["paths"][
+        f"{API}/profiles/{{profile}}/contributors/{{user}}"])
+    assert "401" in doc["paths"][f"{API}/runs"]["get"]["responses"]
+
+
+def test_client_uses_the_stored_login_for_its_own_server_only(flowyard_home: Path,
+                                                               monkeypatch: pytest.MonkeyPatch
+                                                               ) -> None:
+    from flowyard.client import Client
+    from flowyard.client.http import login_file, save_login
+
+    monkeypatch.delenv("FLOWYARD_TOKEN", raising=False)
+    path = save_login(flowyard_home, "http://platform.test:8470/", "fy_a_b")
+    assert path == login_file(flowyard_home) and path.stat().st_mode & 0o777 == 0o600
+    with Client() as stored:
+        assert (stored.server, stored.token) == ("http://platform.test:8470", "fy_a_b")
+    with Client(server="http://elsewhere.test") as other:
+        assert other.token is None
+    monkeypatch.setenv("FLOWYARD_TOKEN", "fy_env_token")
+    with Client() as env:
+        assert (env.server, env.token) == ("http://platform.test:8470", "fy_env_token")
+
+
+def test_throttle_forgets_old_failures_and_bounds_its_memory() -> None:
+    throttle = Throttle(base=1, free=1, window=60)
+    throttle.MAX_KEYS = 10
+    for i in range(50):
+        throttle.failed(f"user:{i}")
+    assert len(throttle.failures) <= 11
+    assert throttle.delay("user:49") == 1
+    throttle.failures["user:49"] = (5, time.monotonic() - 61)
+    assert throttle.delay("user:49") == 0
