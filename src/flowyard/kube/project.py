@@ -23,6 +23,9 @@
           components:
             train-breast-cancer: {seed: 7}
 
+A component file may also be a kfp v2 compiled pipeline (IR YAML); it loads as the
+Pipeline `flowyard.pipelines.kfp` translates it to, named after `pipelineInfo.name`.
+
 A parameter's value is, lowest first: the component's declared default, `params.global`,
 `params.components.<name>`, then the same two under the environment.
 """
@@ -43,11 +46,12 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from flowyard.errors import ConfigError, InvalidInput, NotFound, Problem, ResourceInvalid
 from flowyard.resources.base import API_VERSION, DNS1123_LABEL, FlowModel, ObjectMeta
 from flowyard.resources.loader import (
+    RESOURCE_SUFFIXES,
     Loaded,
     Origin,
     PathItem,
     close_names,
-    load_path,
+    load_file,
     problem_at,
 )
 
@@ -181,10 +185,11 @@ class ProjectFile:
                                            f"(resolved to {target})",
                                            allowed="paths are relative to the project file"))
                 continue
-            try:
-                loaded.extend(load_path(target))
-            except ResourceInvalid as exc:
-                problems.extend(exc.problems)
+            for file in _component_files(target):
+                try:
+                    loaded.extend(_load_component_file(file))
+                except ResourceInvalid as exc:
+                    problems.extend(exc.problems)
         seen: dict[tuple[str, str], str] = {}
         for item in loaded:
             key = (item.resource.kind, item.resource.name)
@@ -207,6 +212,35 @@ class ProjectFile:
             self.path.write_text(text, encoding="utf-8")
         except OSError as exc:
             raise ConfigError(f"cannot write {self.path}: {exc.strerror or exc}") from exc
+
+
+def _component_files(target: Path) -> list[Path]:
+    """`target`, or its resource files as `load_path` picks them (sorted, no hidden parts)."""
+    if not target.is_dir():
+        return [target]
+    return sorted(p for p in target.rglob("*")
+                  if p.is_file() and p.suffix.lower() in RESOURCE_SUFFIXES
+                  and not any(part.startswith(".") for part in p.relative_to(target).parts))
+
+
+def _load_component_file(file: Path) -> list[Loaded]:
+    """The resources in one file; a kfp v2 compiled pipeline (IR) is its translated Pipeline."""
+    from flowyard.pipelines.kfp.loader import read_ir
+    from flowyard.pipelines.kfp.translate import translate
+
+    ir = read_ir(file)
+    if ir is None:
+        return load_file(file)
+    origin = Origin(file=str(file), line=1)
+    try:
+        pipeline = translate(ir, origin=str(file))
+    except ResourceInvalid:
+        raise
+    except InvalidInput as exc:
+        message = exc.message.removeprefix(f"{file}: ")
+        raise ResourceInvalid([Problem(f"kfp pipeline: {message}", file=str(file), line=1,
+                                       allowed=exc.hint)]) from exc
+    return [Loaded(pipeline, origin)]
 
 
 def find_project(path: Path | None = None) -> Path:
