@@ -101,13 +101,14 @@ def test_user_class_gets_parameters_and_model_uri(make_engine: Make, models: Pat
 
 
 def test_unsupported_sources_are_a_clear_error(tmp_path: Path) -> None:
-    # run: sources are tested against a real run in test_serving_run_source.py
+    # run: and repo@ref:/path sources are tested against real stores in
+    # test_serving_run_source.py and test_serving_data_source.py
     ctx = SourceContext(tmp_path, tmp_path / "cache")
     assert kind_of("run:abc123/model") == "run"
     assert kind_of("iris-data@main:/models/lr.joblib") == "repo"
     assert kind_of("s3://bucket/key") == "fsspec" and kind_of("./x") == "local"
-    with pytest.raises(ConfigError, match=r"versioned data"):
-        resolve("repo@v1:/m.joblib", ctx)
+    with pytest.raises(ConfigError, match=r"is not a valid repo@ref:/path"):
+        resolve("repo@v1^x:/m.joblib", ctx)  # refused before any store is opened
 
 
 @pytest.fixture

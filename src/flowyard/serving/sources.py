@@ -3,11 +3,11 @@
 Forms handled now: a local path (relative to the graph file's folder), `file://`, any
 fsspec URL (`s3://bucket/key`, `gs://...`), downloaded once into a cache folder keyed by the
 URL, and `run:<run-id>/[<step-id>/]<artifact>`, an artifact of a pipeline run, looked up in
-the metadata and object stores of the configured Flowyard home. `repo@ref:/path` is declared
-in `RESOLVERS` so the data store can plug in without touching the runtimes.
+the metadata and object stores of the configured Flowyard home, and `repo@ref:/path`, a file
+or folder of a versioned-data repo, pinned to the commit the ref names at load time.
 
-A resolver may fill `SourceContext.lineage` (run, step, artifact, digest); the runtime keeps
-it and the V2 model metadata shows it.
+A resolver may fill `SourceContext.lineage` (run, step, artifact, digest; repo, commit, path);
+the runtime keeps it and the V2 model metadata shows it.
 """
 
 from __future__ import annotations
@@ -16,19 +16,24 @@ import hashlib
 import os
 import re
 import shutil
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from flowyard.errors import ConfigError, NotFound, StoreError
+from flowyard.errors import ConfigError, Conflict, FlowyardError, InvalidInput, NotFound, StoreError
 from flowyard.settings import Settings
 
 if TYPE_CHECKING:
+    from flowyard.data.refs import Target
+    from flowyard.data.repo import DataStore
     from flowyard.store.records import ArtifactRecord, RunRecord
 
 Resolver = Callable[[str, "SourceContext"], Path]
 _SCHEME = re.compile(r"^([a-z][a-z0-9+.-]*)://", re.IGNORECASE)
-_REPO_REF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*@[^:/\s]+:/")
+# Loose on purpose: anything shaped `name@ref:/` goes to the data resolver, which names what
+# is wrong with a bad repo name or ref instead of reporting a missing local file.
+_REPO_REF = re.compile(r"^[^/:@\s]*@[^/\s]*:/")
 
 
 class SourceContext:
@@ -173,16 +178,77 @@ def resolve_run(uri: str, ctx: SourceContext) -> Path:
     return next(folder.iterdir())
 
 
-def _later(what: str) -> Resolver:
-    def resolve(uri: str, ctx: SourceContext) -> Path:
-        raise ConfigError(f"modelUri {uri!r}: {what} sources are not available yet",
-                          hint="use a local path or an fsspec URL such as s3://bucket/model")
-    return resolve
+def parse_repo_uri(uri: str) -> Target:
+    """`repo@ref:/path` -> the data store's Target (ref required; `:/` alone is the root)."""
+    from flowyard.data.refs import parse_target
+
+    try:
+        return parse_target(uri, need_ref=True)
+    except InvalidInput as exc:
+        raise ConfigError(f"modelUri {uri!r} is not a valid repo@ref:/path: {exc.message}",
+                          hint="e.g. models@master:/iris/model.joblib (a branch, a commit id "
+                          "or master^); see `flowyard data ls REPO@REF`") from None
+
+
+def _in_uri(uri: str, exc: FlowyardError) -> FlowyardError:
+    """The data store's error (it names the value and lists the options), prefixed by the URI."""
+    kind = type(exc) if type(exc) in (NotFound, InvalidInput, Conflict, ConfigError) \
+        else StoreError
+    return kind(f"modelUri {uri!r}: {exc.message}", hint=exc.hint)
+
+
+def resolve_repo(uri: str, ctx: SourceContext) -> Path:
+    """Fetch `repo@ref:/path` once into `<cache>/data/<repo>/<commit>/<path key>/<name>`.
+
+    The ref is resolved at every load (a branch may have moved); the bytes are fetched only
+    for a commit not cached yet, into a temporary folder renamed into place when complete.
+    """
+    from flowyard.data.repo import DataStore
+
+    tgt = parse_repo_uri(uri)
+    name = tgt.path.rsplit("/", 1)[-1] if tgt.path else tgt.repo
+    try:
+        with DataStore.from_settings(Settings()) as store:
+            commit = store.resolve(tgt)
+            ctx.lineage.update({"modelUri": uri, "repo": tgt.repo, "ref": tgt.ref,
+                                "commit": commit.id, "path": tgt.display_path()})
+            if commit.origin != "user":  # e.g. the run and step of the pipeline that wrote it
+                ctx.lineage.update({"origin": commit.origin, "info": commit.info})
+            key = hashlib.sha256(tgt.path.encode()).hexdigest()[:16]
+            folder = ctx.cache_dir / "data" / tgt.repo / commit.id / key
+            if not folder.exists():
+                _fetch(store, f"{tgt.repo}@{commit.id}:/{tgt.path}", folder, name)
+    except FlowyardError as exc:
+        raise _in_uri(uri, exc) from exc
+    except Exception as exc:  # a database driver's own error; name the URI at the boundary
+        raise StoreError(f"modelUri {uri!r}: cannot read the data store: "
+                         f"{type(exc).__name__}: {exc}") from exc
+    return folder / name
+
+
+def _fetch(store: DataStore, source: str, folder: Path, name: str) -> None:
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        partial = Path(tempfile.mkdtemp(prefix=f".{folder.name}.partial-", dir=folder.parent))
+    except OSError as exc:
+        raise StoreError(f"cannot create the cache folder {folder.parent}: {exc}",
+                         hint="check --cache-dir and its permissions") from exc
+    try:
+        store.get(source, partial / name)
+        try:
+            partial.rename(folder)  # atomic: a half-fetched model is never loaded
+        except OSError:
+            if not folder.exists():  # otherwise another worker won the race; use theirs
+                raise
+    except OSError as exc:
+        raise StoreError(f"cannot copy {source} into {folder}: {exc}") from exc
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
 
 
 RESOLVERS: dict[str, Resolver] = {
     "run": resolve_run,
-    "repo": _later("versioned data (repo@ref:/path)"),
+    "repo": resolve_repo,
     "fsspec": _fsspec,
     "local": _local,
 }
