@@ -1,0 +1,1 @@
+"""Notebooks: Jupyter servers for Notebook resources, idle culling, the environment catalog."""

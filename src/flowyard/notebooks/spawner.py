@@ -1,0 +1,248 @@
+"""Start, watch and stop one real Jupyter Server per Notebook resource.
+
+Each server listens on 127.0.0.1 only, under `/notebook/<profile>/<name>/`, with a random
+token the spawner keeps: users never see it, the platform gateway injects it. A notebook's
+folder under `$FLOWYARD_HOME/notebooks/<profile>/<name>/` holds its workspace (Jupyter's
+root_dir, kept across stops and culls), Jupyter's runtime and data dirs, and `server.log`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from flowyard.errors import ConfigError, NotFound, RunFailed
+from flowyard.notebooks.environments import get_environment, local_interpreter
+from flowyard.resources.notebook import Notebook
+from flowyard.settings import Settings
+
+LOG_TAIL_LINES = 30
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def base_url(profile: str, name: str) -> str:
+    return f"/notebook/{profile}/{name}/"
+
+
+def log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return ""
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def parse_time(value: str) -> datetime:
+    """Jupyter's ISO timestamps ('...Z' or '+00:00') as aware UTC datetimes."""
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
+
+
+@dataclass
+class NotebookServer:
+    """A running server; `token` stays inside the platform."""
+
+    notebook: Notebook
+    folder: Path
+    port: int
+    token: str = field(repr=False)
+    process: subprocess.Popen[bytes] = field(repr=False)
+
+    @property
+    def profile(self) -> str:
+        return self.notebook.namespace
+
+    @property
+    def name(self) -> str:
+        return self.notebook.name
+
+    @property
+    def url(self) -> str:
+        """Loopback URL of the server (base_url included), for the gateway and tests."""
+        return f"http://127.0.0.1:{self.port}{base_url(self.profile, self.name)}"
+
+    @property
+    def workspace(self) -> Path:
+        return self.folder / "workspace"
+
+    @property
+    def log_path(self) -> Path:
+        return self.folder / "server.log"
+
+    def running(self) -> bool:
+        return self.process.poll() is None
+
+    def api(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """Call the server's REST API with its token (path relative to base_url)."""
+        headers = {"Authorization": f"token {self.token}"}
+        return httpx.request(method, self.url + path, headers=headers, timeout=5.0, **kwargs)
+
+
+@dataclass(frozen=True)
+class NotebookStatus:
+    profile: str
+    name: str
+    running: bool
+    url: str | None
+    last_activity: datetime | None
+    log_tail: str
+
+
+class Spawner:
+    """Owns the Jupyter processes of this platform instance, keyed by (profile, name).
+
+    `extra_args` is appended to every server's command line (a seam for tests and for
+    operators' Jupyter options).
+    """
+
+    def __init__(
+        self,
+        home: Path | None = None,
+        *,
+        extra_args: Sequence[str] = (),
+        start_timeout: float = 60.0,
+        stop_timeout: float = 10.0,
+    ) -> None:
+        self.home = home if home is not None else Settings().ensure_home()
+        self.extra_args = list(extra_args)
+        self.start_timeout = start_timeout
+        self.stop_timeout = stop_timeout
+        self._servers: dict[tuple[str, str], NotebookServer] = {}
+
+    def folder(self, profile: str, name: str) -> Path:
+        return self.home / "notebooks" / profile / name
+
+    def get(self, profile: str, name: str) -> NotebookServer:
+        try:
+            return self._servers[(profile, name)]
+        except KeyError:
+            raise NotFound(
+                f"notebook {profile}/{name} has no server started by this spawner",
+                hint="start it first",
+            ) from None
+
+    def servers(self) -> list[NotebookServer]:
+        return list(self._servers.values())
+
+    def start(self, notebook: Notebook) -> NotebookServer:
+        """Start the notebook's server and wait until its API answers; idempotent."""
+        key = (notebook.namespace, notebook.name)
+        current = self._servers.get(key)
+        if current is not None and current.running():
+            return current
+        python = local_interpreter(get_environment(notebook.spec.environment))
+        folder = self.folder(*key)
+        workspace = folder / "workspace"
+        try:
+            workspace.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"cannot create notebook workspace {workspace}: {exc}") from exc
+        port, token = free_port(), secrets.token_hex(24)
+        command = [
+            python, "-m", "jupyter_server", "--no-browser", "--ip=127.0.0.1",
+            f"--port={port}", "--port-retries=0",
+            f"--ServerApp.base_url={base_url(*key)}",
+            f"--ServerApp.root_dir={workspace}",
+            f"--IdentityProvider.token={token}",
+        ]
+        if hasattr(os, "geteuid") and os.geteuid() == 0:
+            command.append("--allow-root")  # Jupyter refuses root unless told
+        command += self.extra_args
+        env = {
+            **os.environ,
+            "JUPYTER_RUNTIME_DIR": str(folder / "runtime"),
+            "JUPYTER_DATA_DIR": str(folder / "data"),
+            "FLOWYARD_NAMESPACE": notebook.namespace,
+        }
+        log_path = folder / "server.log"
+        with log_path.open("wb") as log:  # the child keeps its own copy of the descriptor
+            process = subprocess.Popen(
+                command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                env=env, cwd=workspace, start_new_session=True,
+            )
+        server = NotebookServer(notebook, folder, port, token, process)
+        self._servers[key] = server
+        self._wait_ready(server)
+        return server
+
+    def _wait_ready(self, server: NotebookServer) -> None:
+        deadline = time.monotonic() + self.start_timeout
+        last = "no answer yet"
+        while time.monotonic() < deadline:
+            code = server.process.poll()
+            if code is not None:
+                self._servers.pop((server.profile, server.name), None)
+                raise RunFailed(
+                    f"Jupyter server for notebook {server.profile}/{server.name} exited with "
+                    f"code {code} before it was ready; last lines of {server.log_path}:\n"
+                    + log_tail(server.log_path)
+                )
+            try:
+                if server.api("GET", "api/status").status_code == 200:
+                    return
+                last = "HTTP error"
+            except httpx.HTTPError as exc:
+                last = repr(exc)
+            time.sleep(0.1)
+        self._terminate(server)
+        self._servers.pop((server.profile, server.name), None)
+        raise RunFailed(
+            f"Jupyter server for notebook {server.profile}/{server.name} not ready after "
+            f"{self.start_timeout:g}s ({last}); last lines of {server.log_path}:\n"
+            + log_tail(server.log_path)
+        )
+
+    def _terminate(self, server: NotebookServer) -> None:
+        # SIGTERM lets Jupyter shut its kernels down; kill the group only if it hangs.
+        if server.process.poll() is None:
+            server.process.terminate()
+            try:
+                server.process.wait(timeout=self.stop_timeout)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(server.process.pid, signal.SIGKILL)
+                server.process.wait()
+
+    def stop(self, profile: str, name: str) -> bool:
+        """Stop the server, keep the workspace; False when it was not running."""
+        server = self._servers.pop((profile, name), None)
+        if server is None:
+            return False
+        was_running = server.running()
+        self._terminate(server)
+        return was_running
+
+    def stop_all(self) -> None:
+        for profile, name in list(self._servers):
+            self.stop(profile, name)
+
+    def status(self, profile: str, name: str) -> NotebookStatus:
+        server = self._servers.get((profile, name))
+        log = log_tail(self.folder(profile, name) / "server.log")
+        if server is None or not server.running():
+            return NotebookStatus(profile, name, False, None, None, log)
+        last: datetime | None = None
+        try:
+            response = server.api("GET", "api/status")
+            if response.status_code == 200:
+                last = parse_time(response.json()["last_activity"])
+        except (httpx.HTTPError, KeyError, ValueError):
+            last = None
+        return NotebookStatus(profile, name, True, server.url, last, log)
