@@ -113,12 +113,12 @@ async def test_delete_then_not_found(api: httpx.AsyncClient) -> None:
     assert (await api.delete(url)).status_code == 404
 
 
-async def test_invalid_resource_is_400_with_field_problems(api: httpx.AsyncClient) -> None:
+async def test_invalid_resource_is_422_with_field_problems(api: httpx.AsyncClient) -> None:
     body = pipeline()
     body["spec"]["stepz"] = []
     body["spec"]["parallelism"] = "lots"
     answer = await api.put(f"{NS}/default/pipelines/hello", json=body)
-    assert answer.status_code == 400
+    assert answer.status_code == 422
     err = answer.json()["error"]
     assert err["code"] == "ResourceInvalid"
     fields = {p["field"]: p for p in err["problems"]}
@@ -126,7 +126,7 @@ async def test_invalid_resource_is_400_with_field_problems(api: httpx.AsyncClien
     assert fields["spec.parallelism"]["value"] == "lots"
     bad_name = pipeline("Not_A_Name")
     answer = await api.put(f"{NS}/default/pipelines/Not_A_Name", json=bad_name)
-    assert answer.status_code == 400
+    assert answer.status_code == 422
     assert answer.json()["error"]["problems"][0]["field"] == "metadata.name"
 
 

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -36,7 +37,7 @@ def up_command(
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
 ) -> None:
     """Start the Flowyard platform: API server and controllers (Ctrl-C stops it)."""
-    from flowyard.platform.server import read_state, serve
+    from flowyard.platform.server import initial_token_file, read_state, serve
 
     settings = _settings()
     if not detach:
@@ -48,6 +49,8 @@ def up_command(
                           f"(pid {running['pid']}, {running['url']})",
                           hint="flowyard down stops it")
     home = settings.ensure_home()
+    token_file = initial_token_file(settings)
+    token_before = _stamp(token_file)
     log = home / "platform" / "server.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "ab") as out:
@@ -62,6 +65,7 @@ def up_command(
         if state is not None and state.get("pid") == proc.pid:
             typer.echo(f"Flowyard platform running at {state['url']} (pid {proc.pid}); "
                        f"log: {log}")
+            _first_login(str(state["url"]), token_file, token_before)
             return
         if proc.poll() is not None:
             tail = log.read_text(encoding="utf-8", errors="replace")[-2000:]
@@ -70,6 +74,31 @@ def up_command(
         time.sleep(0.05)
     raise ConfigError(f"the platform (pid {proc.pid}) did not become ready in 30 s",
                       hint=f"see {log}")
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    """(inode, mtime) of `path`, or None if it does not exist."""
+    try:
+        info = path.stat()
+    except OSError:
+        return None
+    return info.st_ino, info.st_mtime_ns
+
+
+def _first_login(url: str, token_file: Path, before: tuple[int, int] | None) -> None:
+    """The login line the detached server printed to its log, if this start created the
+    admin: the token file is new (or rewritten) since before the start."""
+    from flowyard.platform.server import first_login_message
+
+    now = _stamp(token_file)
+    if now is None or now == before:
+        return
+    try:
+        token = token_file.read_text(encoding="utf-8").strip()
+    except OSError:
+        return
+    if token:
+        typer.echo(first_login_message(url, token, token_file))
 
 
 def down_command(

@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from flowyard.errors import Conflict, FlowyardError, InvalidInput, NotFound
+from flowyard.errors import Conflict, FlowyardError, InvalidInput, NotFound, ResourceInvalid
 from flowyard.platform.auth import Identity, identity_of
 from flowyard.platform.codec import encode_error, encode_record
 from flowyard.platform.selectors import decode_continue, encode_continue, matches, parse_selector
@@ -52,8 +52,16 @@ def kind_of(plural: str) -> str:
     return kind
 
 
+def status_of(exc: FlowyardError) -> int:
+    """The HTTP status for `exc`: an invalid resource (field problems) is 422, as Kubernetes
+    answers; other bad input (query parameters, malformed JSON) stays 400."""
+    if isinstance(exc, ResourceInvalid):
+        return 422
+    return exc.status if exc.status >= 400 else 500
+
+
 def error_response(exc: FlowyardError) -> JSONResponse:
-    return JSONResponse(encode_error(exc), status_code=exc.status if exc.status >= 400 else 500)
+    return JSONResponse(encode_error(exc), status_code=status_of(exc))
 
 
 def guarded(handler: Handler) -> Handler:

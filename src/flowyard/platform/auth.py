@@ -124,6 +124,35 @@ class Auth:
             if done.rowcount == 0:
                 raise NotFound(f"user {name!r} not found")
 
+    def delete_user(self, name: str, successor: str) -> list[str]:
+        """Delete `name` with its tokens and memberships; the profiles it owned pass to
+        `successor` (returned), so no namespace is left without an owner. Refuses to delete
+        the last admin, which would lock everyone out of user management."""
+        if name == successor:
+            raise Conflict(f"user {name!r} cannot delete itself",
+                           hint="ask another admin to delete this user")
+        with self.store._tx(write=True) as conn:
+            row = conn.execute(select(s.users.c.is_admin)
+                               .where(s.users.c.name == name)).first()
+            if row is None:
+                raise NotFound(f"user {name!r} not found", hint="GET /api/v1alpha1/users")
+            if row.is_admin:
+                admins = conn.execute(select(s.users.c.name)
+                                      .where(s.users.c.is_admin.is_(True))).all()
+                if len(admins) <= 1:
+                    raise Conflict(f"user {name!r} is the last admin and cannot be deleted",
+                                   hint="make another admin first")
+            owned = [str(r.name) for r in conn.execute(
+                select(s.profiles.c.name).where(s.profiles.c.owner == name)
+                .order_by(s.profiles.c.name)).all()]
+            conn.execute(update(s.profiles).where(s.profiles.c.owner == name)
+                         .values(owner=successor))
+            # Explicit rather than relying on ON DELETE CASCADE being enforced.
+            conn.execute(delete(s.tokens).where(s.tokens.c.user_name == name))
+            conn.execute(delete(s.members).where(s.members.c.user_name == name))
+            conn.execute(delete(s.users).where(s.users.c.name == name))
+        return owned
+
     def list_users(self) -> list[dict[str, Any]]:
         with self.store._tx(write=False) as conn:
             rows = conn.execute(select(s.users.c.name, s.users.c.is_admin)

@@ -78,7 +78,7 @@ def decode_error(status: int, body: Any, where: str) -> FlowyardError:
 
 def _by_status(status: int) -> type[FlowyardError]:
     return {400: errors.InvalidInput, 404: errors.NotFound, 409: errors.Conflict,
-            422: errors.InvalidInput, 503: errors.StoreError}.get(status, FlowyardError)
+            422: errors.ResourceInvalid, 503: errors.StoreError}.get(status, FlowyardError)
 
 
 def _jsonable(value: object) -> Any:

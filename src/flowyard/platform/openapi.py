@@ -29,7 +29,7 @@ def _op(summary: str, responses: dict[str, Any], params: list[dict[str, Any]] | 
         body: dict[str, Any] | None = None) -> dict[str, Any]:
     op: dict[str, Any] = {"summary": summary, "responses": {
         **responses, "400": _error(), "401": _error(), "403": _error(), "404": _error(),
-        "409": _error(), "503": _error()}}
+        "409": _error(), "422": _error(), "503": _error()}}
     if params:
         op["parameters"] = params
     if body is not None:
@@ -159,6 +159,13 @@ def _account_paths(any_obj: dict[str, Any], items: dict[str, Any]) -> dict[str, 
             "post": _op("create a user (admins)", {"201": _ok(any_obj)},
                         body=body("name", "password", required=("name",))),
         },
+        f"{API}/users/{{user}}": {"delete": _op(
+            "delete a user and its tokens; its profiles pass to the deleting admin (admins)",
+            {"200": _ok(any_obj)}, [_param("user")])},
+        f"{API}/users/{{user}}/password": {"put": _op(
+            "set a password: admins for anyone, a user for itself with currentPassword",
+            {"200": _ok(any_obj)}, [_param("user")],
+            body=body("password", "currentPassword", required=("password",)))},
         f"{API}/profiles": {
             "get": _op("the caller's profiles with roles and contributors",
                        {"200": _ok(items)}),

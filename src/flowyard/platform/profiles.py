@@ -70,6 +70,35 @@ class AccountApi:
         await blocking(self.p.auth.create_user, name, password, admin=bool(body.get("admin")))
         return JSONResponse({"name": name, "admin": bool(body.get("admin"))}, status_code=201)
 
+    async def delete_user(self, request: Request) -> Response:
+        """Admins only; the user's tokens stop working at once, its profiles pass to the
+        admin who deletes it."""
+        user: str = request.path_params["user"]
+        who = _admin(request, f"delete user {user!r}")
+        owned = await blocking(self.p.auth.delete_user, user, who.name)
+        return JSONResponse({"name": user, "status": "deleted",
+                             "profilesTransferred": owned, "newOwner": who.name})
+
+    async def set_password(self, request: Request) -> Response:
+        """An admin sets anyone's password; a user sets their own, proving the current one."""
+        who = identity_of(request.scope)
+        user: str = request.path_params["user"]
+        where = f"PUT /users/{user}/password"
+        if user != who.name:
+            _admin(request, f"set the password of user {user!r}")
+        body = await _object(request)
+        password = _text(body, "password", where)
+        assert password is not None
+        if not who.admin:
+            current = _text(body, "currentPassword", where)
+            assert current is not None
+            if await blocking(self.p.auth.check_password, user, current) is None:
+                raise Forbidden(f"{where}: currentPassword is not the current password of "
+                                f"user {user!r}",
+                                hint="a user without a password asks an admin to set one")
+        await blocking(self.p.auth.set_password, user, password)
+        return JSONResponse({"name": user, "status": "password set"})
+
     async def create_token(self, request: Request) -> Response:
         """A token for the caller (or, for an admin, for `user`); shown this once."""
         who = identity_of(request.scope)
@@ -134,6 +163,8 @@ def account_routes(api: AccountApi) -> list[Route]:
         Route(f"{API}/whoami", g(api.whoami), methods=["GET"]),
         Route(f"{API}/users", g(api.list_users), methods=["GET"]),
         Route(f"{API}/users", g(api.create_user), methods=["POST"]),
+        Route(f"{API}/users/{{user}}", g(api.delete_user), methods=["DELETE"]),
+        Route(f"{API}/users/{{user}}/password", g(api.set_password), methods=["PUT"]),
         Route(f"{API}/tokens", g(api.create_token), methods=["POST"]),
         Route(f"{API}/tokens/{{token}}", g(api.revoke_token), methods=["DELETE"]),
         Route(f"{API}/profiles", g(api.list_profiles), methods=["GET"]),
