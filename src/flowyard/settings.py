@@ -1,21 +1,29 @@
 """Typed settings, read from `FLOWYARD_*` environment variables.
 
 Every field has a docstring because `flowyard settings` and docs/configuration.md show them.
+
+A plain pydantic model that fills unset fields from `FLOWYARD_<FIELD>` (case-insensitive,
+explicit arguments win) rather than pydantic-settings' BaseSettings: importing
+pydantic-settings (its dotenv/CLI/cloud sources and asyncio) cost ~20 ms of every
+`flowyard run`, and these flat str/Path fields need none of it. Bad values still raise
+pydantic's ValidationError with the field name as `loc`.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from flowyard.errors import ConfigError
 
+ENV_PREFIX = "FLOWYARD_"
 
-class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="FLOWYARD_", extra="ignore")
+
+class Settings(BaseModel):
+    model_config = ConfigDict(extra="ignore", validate_default=True)
 
     home: Path = Field(default_factory=lambda: Path.home() / ".flowyard")
     """Folder for the embedded runtime: the SQLite database, the local object store, logs."""
@@ -33,6 +41,20 @@ class Settings(BaseSettings):
 
     namespace: str = "default"
     """Profile (namespace) used when a resource or command names none."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_environment(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        env = {
+            key[len(ENV_PREFIX) :].lower(): value
+            for key, value in os.environ.items()
+            if key.upper().startswith(ENV_PREFIX)
+        }
+        merged = {name: env[name] for name in cls.model_fields if name in env}
+        merged.update(data)
+        return merged
 
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.home / 'flowyard.db'}"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Final
 from sqlalchemy import (
     Connection,
     Engine,
+    Table,
     create_engine,
     delete,
     event,
@@ -26,7 +27,7 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, StatementError
 from sqlalchemy.pool import StaticPool
@@ -334,7 +335,16 @@ class MetadataStore:
     # -- statements -------------------------------------------------------------------------
 
     def _prepare_statements(self) -> None:
-        ins = sqlite.insert if self._sqlite else postgresql.insert
+        # Both dialects' Insert offer on_conflict_do_update/do_nothing with the same shape.
+        ins: Callable[[Table], Any]
+        if self._sqlite:
+            ins = sqlite.insert
+        else:
+            # Imported here: the PostgreSQL dialect (and asyncio, via asyncpg) costs ~15 ms at
+            # import, which a local SQLite run never needs.
+            from sqlalchemy.dialects import postgresql
+
+            ins = postgresql.insert
         step_upsert = ins(t.steps)
         self._upsert_step = step_upsert.on_conflict_do_update(
             index_elements=[t.steps.c.run_id, t.steps.c.step_id],
