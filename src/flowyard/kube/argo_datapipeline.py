@@ -21,6 +21,10 @@ DATUMS_PATH = "/tmp/flowyard-datums.json"
 
 def build_data_workflow(pipeline: DataPipeline, ctx: RenderContext) -> Manifest:
     spec = pipeline.spec
+    # Say it at render time, not only when a pod exits 3 on the cluster.
+    ctx.warnings.append(
+        f"DataPipeline {pipeline.name!r}: the Workflow validates, but its in-image datum step "
+        "is not implemented yet and exits 3; run data pipelines locally with `flowyard data`")
     body = json.dumps(pipeline.to_dict(), sort_keys=True)
     encoded = base64.b64encode(body.encode()).decode()
     env = ctx.env
