@@ -17,16 +17,13 @@ from typing import Any
 import pytest
 import yaml
 
+from net_helpers import free_port
+
 ENTRY_POINT = Path(sys.executable).parent / "flowyard"
 ROW = [5.1, 3.5, 1.4, 0.2]
 Cli = Callable[..., Any]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @dataclass

@@ -48,31 +48,6 @@ def iris(fail_if: str = "") -> None:
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return Settings(home=tmp_path / "home")
-
-
-@pytest.fixture
-def metadata(settings: Settings) -> Iterator[MetadataStore]:
-    store = MetadataStore.from_settings(settings)
-    yield store
-    store.close()
-
-
-@pytest.fixture
-def objects(settings: Settings) -> ObjectStore:
-    return ObjectStore.from_settings(settings)
-
-
-@pytest.fixture
-def engine(metadata: MetadataStore, objects: ObjectStore,
-           settings: Settings) -> Iterator[Engine]:
-    eng = Engine(metadata, objects, settings, workers=2)
-    yield eng
-    eng.close()
-
-
-@pytest.fixture
 def ds(metadata: MetadataStore, objects: ObjectStore, settings: Settings) -> Iterator[DataStore]:
     store = DataStore(metadata, objects, settings)
     store.create_repo("raw")

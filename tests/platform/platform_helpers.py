@@ -12,6 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
+import yaml
+
 DATA = Path(__file__).parent / "data"
 CLEAN_ENV = ("FLOWYARD_DATABASE_URL", "FLOWYARD_OBJECT_STORE_URL", "FLOWYARD_SERVER",
              "FLOWYARD_S3_ENDPOINT_URL", "FLOWYARD_NAMESPACE", "FLOWYARD_DEBUG",
@@ -98,3 +101,40 @@ def wait_for(predicate: Any, timeout: float = 30.0, what: str = "condition") -> 
             return
         time.sleep(0.05)
     raise TimeoutError(f"{what} not reached in {timeout}s")
+
+
+API = "/api/v1alpha1"
+
+
+class Site:
+    """An in-process platform (httpx over ASGI) with its first-start admin token."""
+
+    def __init__(self, app: Any, admin: str) -> None:
+        self.app, self.admin = app, admin
+
+    def client(self, token: str | None = None, **headers: str) -> httpx.AsyncClient:
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        return httpx.AsyncClient(transport=httpx.ASGITransport(app=self.app),
+                                 base_url="http://flowyard.test", headers=headers)
+
+    async def user(self, name: str, password: str | None = None, *,
+                   profile: str | None = None, admin: bool = False) -> str:
+        """A user (and a profile it owns); returns a token for it."""
+        async with self.client(self.admin) as client:
+            body: dict[str, Any] = {"name": name, "password": password, "admin": admin}
+            made = await client.post(f"{API}/users", json=body)
+            assert made.status_code == 201, made.text
+            if profile:
+                owned = await client.post(f"{API}/profiles",
+                                          json={"name": profile, "owner": name})
+                assert owned.status_code == 201, owned.text
+            answer = await client.post(f"{API}/tokens", json={"user": name})
+            assert answer.status_code == 201, answer.text
+            return str(answer.json()["token"])
+
+
+def pipeline(name: str = "hello") -> dict[str, Any]:
+    body: dict[str, Any] = yaml.safe_load((DATA / "pipeline.yaml").read_text())
+    body["metadata"] = {"name": name}
+    return body

@@ -6,68 +6,19 @@ import hashlib
 import re
 import sqlite3
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
-import yaml
-from platform_helpers import DATA
+from platform_helpers import Site, pipeline
 
-from flowyard.platform.api import create_app
 from flowyard.platform.auth import hash_password, verify_password
-from flowyard.platform.runtime import Platform
 from flowyard.platform.session import Throttle
-from flowyard.settings import Settings
 
 pytestmark = pytest.mark.anyio
 API = "/api/v1alpha1"
 NS = f"{API}/namespaces"
 
 
-class Site:
-    def __init__(self, app: Any, admin: str) -> None:
-        self.app, self.admin = app, admin
-
-    def client(self, token: str | None = None, **headers: str) -> httpx.AsyncClient:
-        if token:
-            headers["Authorization"] = f"Bearer {token}"
-        return httpx.AsyncClient(transport=httpx.ASGITransport(app=self.app),
-                                 base_url="http://flowyard.test", headers=headers)
-
-    async def user(self, name: str, password: str | None = None, *,
-                   profile: str | None = None) -> str:
-        """A user (and a profile it owns); returns a token for it."""
-        async with self.client(self.admin) as admin:
-            body: dict[str, Any] = {"name": name, "password": password}
-            assert (await admin.post(f"{API}/users", json=body)).status_code == 201
-            if profile:
-                made = await admin.post(f"{API}/profiles", json={"name": profile,
-                                                                 "owner": name})
-                assert made.status_code == 201, made.text
-            answer = await admin.post(f"{API}/tokens", json={"user": name})
-            assert answer.status_code == 201
-            return str(answer.json()["token"])
-
-
-@pytest.fixture
-async def site(flowyard_home: Path) -> AsyncIterator[Site]:
-    platform = Platform(Settings(), controllers=False)
-    app = create_app(platform)
-    await platform.startup()
-    admin = platform.auth.bootstrap()
-    assert admin is not None
-    try:
-        yield Site(app, admin)
-    finally:
-        await platform.shutdown()
-
-
-def pipeline(name: str = "hello") -> dict[str, Any]:
-    body: dict[str, Any] = yaml.safe_load((DATA / "pipeline.yaml").read_text())
-    body["metadata"] = {"name": name}
-    return body
 
 
 def test_passwords_are_salted_scrypt() -> None:

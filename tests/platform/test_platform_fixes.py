@@ -5,66 +5,21 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 import yaml
-from platform_helpers import DATA, LivePlatform, admin_token, platform_env
+from platform_helpers import LivePlatform, Site, admin_token, pipeline, platform_env
 
 from flowyard.client.http import HttpTransport
 from flowyard.errors import InvalidInput, ResourceInvalid
-from flowyard.platform.api import create_app
 from flowyard.platform.codec import decode_error
-from flowyard.platform.runtime import Platform
-from flowyard.settings import Settings
 
 API = "/api/v1alpha1"
 NS = f"{API}/namespaces"
 
 
-class Site:
-    def __init__(self, app: Any, admin: str) -> None:
-        self.app, self.admin = app, admin
-
-    def client(self, token: str | None = None) -> httpx.AsyncClient:
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        return httpx.AsyncClient(transport=httpx.ASGITransport(app=self.app),
-                                 base_url="http://flowyard.test", headers=headers)
-
-    async def user(self, name: str, password: str | None = None, *,
-                   profile: str | None = None, admin: bool = False) -> str:
-        async with self.client(self.admin) as client:
-            made = await client.post(f"{API}/users", json={"name": name, "password": password,
-                                                           "admin": admin})
-            assert made.status_code == 201, made.text
-            if profile:
-                owned = await client.post(f"{API}/profiles",
-                                          json={"name": profile, "owner": name})
-                assert owned.status_code == 201, owned.text
-            answer = await client.post(f"{API}/tokens", json={"user": name})
-            return str(answer.json()["token"])
-
-
-@pytest.fixture
-async def site(flowyard_home: Path) -> AsyncIterator[Site]:
-    platform = Platform(Settings(), controllers=False)
-    app = create_app(platform)
-    await platform.startup()
-    admin = platform.auth.bootstrap()
-    assert admin is not None
-    try:
-        yield Site(app, admin)
-    finally:
-        await platform.shutdown()
-
-
-def pipeline(name: str = "hello") -> dict[str, Any]:
-    body: dict[str, Any] = yaml.safe_load((DATA / "pipeline.yaml").read_text())
-    body["metadata"] = {"name": name}
-    return body
 
 
 # -- 1: invalid resources are 422 --------------------------------------------------------------

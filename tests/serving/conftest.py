@@ -12,17 +12,16 @@ import pytest
 from serving_helpers import (
     HERE,
     LiveServer,
-    free_port,
     graph_of,
     start_server,
     stop_server,
-    wait_http,
 )
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
 from sklearn.tree import DecisionTreeClassifier
 
 from flowyard.serving import GraphEngine, MemoryStateStore
+from net_helpers import free_port, wait_http
 
 
 @pytest.fixture(scope="session")

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,39 +11,13 @@ import yaml
 
 from flowyard.resources.inference_graph import InferenceGraph
 from flowyard.serving import parse_graph
+from net_helpers import wait_http
 
 HERE = Path(__file__).parent
 COMPONENTS = str(HERE / "components.py")
 IRIS_ROW = [5.1, 3.5, 1.4, 0.2]
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def wait_http(url: str, timeout: float = 30.0,
-              ok: Callable[[Any], bool] = lambda r: r.status_code < 500, proc: Any = None) -> Any:
-    """Poll `url` until `ok(response)`; fail fast when `proc` has exited."""
-    import time
-
-    import requests
-
-    deadline, last = time.monotonic() + timeout, ""
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode} before {url} answered")
-        try:
-            response = requests.get(url, timeout=2)
-            if ok(response):
-                return response
-            last = f"HTTP {response.status_code}"
-        except requests.RequestException as exc:
-            last = repr(exc)
-        time.sleep(0.05)
-    raise TimeoutError(f"{url} not ready after {timeout}s: {last}")
 
 
 def graph_of(spec: dict[str, Any], name: str = "g") -> InferenceGraph:

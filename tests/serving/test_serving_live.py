@@ -15,12 +15,12 @@ import tritonclient.http as httpclient
 from serving_helpers import (
     IRIS_ROW,
     LiveServer,
-    free_port,
     start_server,
     stop_server,
-    wait_http,
 )
 from tritonclient.utils import InferenceServerException
+
+from net_helpers import free_port, wait_http
 
 
 def test_tritonclient_json_and_binary(live_server: LiveServer) -> None:
