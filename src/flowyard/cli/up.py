@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from flowyard.errors import ConfigError, NotFound
+from flowyard.processes import pid_alive
 
 if TYPE_CHECKING:
     from flowyard.settings import Settings
@@ -116,7 +117,7 @@ def down_command(
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if not _alive(pid):
+        if not pid_alive(pid):
             typer.echo(f"Flowyard platform stopped (pid {pid})")
             return
         time.sleep(0.05)
@@ -141,18 +142,3 @@ def status_command() -> None:
         ready = False
     typer.echo(f"Flowyard platform: running at {state['url']} (pid {state['pid']}), "
                f"{'ready' if ready else 'NOT ready'}")
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
-            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
-    except OSError:
-        pass
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True

@@ -434,9 +434,9 @@ class Api:
 
 
 def _driven_elsewhere(run: Any) -> bool:
-    from flowyard.pipelines.engine.engine import _driver_alive
+    from flowyard.pipelines.engine.engine import driver_alive
 
-    return run.state == "Running" and bool(_driver_alive(run))
+    return run.state == "Running" and bool(driver_alive(run))
 
 
 def _key(body: dict[str, Any]) -> tuple[str, str]:

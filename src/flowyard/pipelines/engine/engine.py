@@ -21,6 +21,7 @@ from flowyard.pipelines.engine.pool import ZygotePool
 from flowyard.pipelines.engine.preload import preload_modules
 from flowyard.pipelines.engine.scheduler import Context, RunDriver
 from flowyard.pipelines.validate import validate_parameters, validate_pipeline
+from flowyard.processes import pid_alive
 from flowyard.resources.pipeline import Pipeline, Step
 from flowyard.settings import Settings
 from flowyard.store.metadata import MetadataStore
@@ -117,7 +118,7 @@ class Engine:
             raise Conflict(f"run {run_id!r} already finished ({run.state})",
                            hint=f"use retry to re-run its failed steps: flowyard runs retry "
                                 f"{run_id}")
-        if run.state == "Running" and _driver_alive(run):
+        if run.state == "Running" and driver_alive(run):
             raise Conflict(f"run {run_id!r} is still driven by process {run.driver_pid} on "
                            f"{run.driver_host}",
                            hint="wait for it, or cancel the run first")
@@ -151,7 +152,7 @@ class Engine:
         if run.state in TERMINAL_RUN_STATES:
             raise Conflict(f"run {run_id!r} already finished ({run.state}); nothing to cancel")
         options = {**run.options, "cancel_requested": True}
-        if run.state == "Running" and _driver_alive(run):
+        if run.state == "Running" and driver_alive(run):
             return self.metadata.update_run(run_id, options=options)
         now = utcnow()
         steps = [s for s in self.metadata.get_steps(run_id)
@@ -179,23 +180,11 @@ def _resources(step: Step) -> dict[str, Any]:
     return step.resources.model_dump(exclude_none=True) if step.resources else {}
 
 
-def _driver_alive(run: RunRecord) -> bool:
+def driver_alive(run: RunRecord) -> bool:
+    """Whether the process driving `run` still runs (assumed so when it is on another host)."""
     if run.driver_pid is None:
         return False
     if run.driver_host and run.driver_host != socket.gethostname():
         return True   # cannot see another host's processes: assume it lives
-    try:
-        with open(f"/proc/{run.driver_pid}/stat", encoding="ascii") as handle:
-            # A killed driver nobody reaped yet is a zombie: dead for our purposes.
-            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
-    except OSError:
-        pass
-    try:
-        os.kill(run.driver_pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
+    return pid_alive(run.driver_pid)
     return True

@@ -52,7 +52,7 @@ class RunController:
 
     def orphans(self) -> list[str]:
         """Unfinished platform runs nobody drives (the platform stopped or crashed)."""
-        from flowyard.pipelines.engine.engine import _driver_alive
+        from flowyard.pipelines.engine.engine import driver_alive
 
         meta = self.platform.metadata
         found: list[str] = []
@@ -60,7 +60,7 @@ class RunController:
             for run in meta.list_runs(state=state, limit=100_000):
                 if run.options.get("driver") != PLATFORM_DRIVER or run.id in self.drivers:
                     continue
-                if run.state == "Running" and _driver_alive(run):
+                if run.state == "Running" and driver_alive(run):
                     continue
                 found.append(run.id)
         return found
