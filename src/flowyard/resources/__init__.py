@@ -17,12 +17,15 @@ if TYPE_CHECKING:
     from flowyard.resources.data_pipeline import DataPipeline
     from flowyard.resources.inference_graph import InferenceGraph
     from flowyard.resources.notebook import Notebook
+    from flowyard.resources.volume import Volume, VolumeSnapshot
 
 KIND_MODELS: dict[str, str] = {
     "Pipeline": "flowyard.resources.pipeline:Pipeline",
     "InferenceGraph": "flowyard.resources.inference_graph:InferenceGraph",
     "DataPipeline": "flowyard.resources.data_pipeline:DataPipeline",
     "Notebook": "flowyard.resources.notebook:Notebook",
+    "Volume": "flowyard.resources.volume:Volume",
+    "VolumeSnapshot": "flowyard.resources.volume:VolumeSnapshot",
 }
 
 
@@ -70,4 +73,6 @@ __all__ = [
     "Pipeline",
     "PipelineSpec",
     "Resource",
+    "Volume",
+    "VolumeSnapshot",
 ]
