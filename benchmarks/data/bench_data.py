@@ -11,7 +11,11 @@ on its own copy. Timed as whole processes, as a user runs them: `cp -r`; `flowya
 
 DVC runs from its own virtualenv: FLOWYARD_BENCH_DVC=/path/to/dvc, else
 $FLOWYARD_BENCH_DIR/dvc-venv is created with `pip install dvc`; FLOWYARD_BENCH_NO_DVC=1 skips it.
-FLOWYARD_BENCH_ONLY=D2 (or D1) runs one data set.
+FLOWYARD_BENCH_ONLY=D2 (or D1) runs one data set. FLOWYARD_BENCH_RUNS=3 repeats every
+tool's sequence (tools interleaved: flowyard, dvc, flowyard, ...) and reports medians.
+FLOWYARD_BENCH_BASE=/path/to/src times a second Flowyard (e.g. `git archive HEAD src` unpacked
+there, put first on PYTHONPATH) in the same runs, as "flowyard (base)": before/after figures
+of a change measured side by side. FLOWYARD_BENCH_FIRST_ONLY=1 times only the first put.
 Results: a Markdown table on stdout and in benchmarks/results/data-<time>.{md,json}.
 """
 
@@ -22,7 +26,7 @@ import importlib.util
 import io
 import json
 import os
-import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -37,6 +41,8 @@ PEER_GEN = Path(
 SCALE = float(os.environ.get("FLOWYARD_BENCH_SCALE", "1"))
 W = Path(os.environ.get("FLOWYARD_BENCH_DIR", "/tmp/flowyard-bench-data"))
 PY = sys.executable
+FIRST_ONLY = bool(os.environ.get("FLOWYARD_BENCH_FIRST_ONLY"))
+"""Only start-up and the first put (the issue's 10x target), for more runs in less time."""
 CLI = "import sys; from flowyard.cli.data import app; app(sys.argv[1:], prog_name='flowyard data')"
 
 
@@ -65,6 +71,18 @@ def timed(cmd: list[str], cwd: Path | None = None, env: dict[str, str] | None = 
     return elapsed
 
 
+def remove(path: Path) -> None:
+    """rm -rf (shutil.rmtree of 100,000 files is slow on a busy machine)."""
+    subprocess.run(["rm", "-rf", str(path)], check=True)
+
+
+def copy_tree(src: Path, dest: Path) -> None:
+    """A tool's own copy of the data (cp -a: shutil.copytree takes minutes for 100,000 files
+    on a busy machine)."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["cp", "-a", str(src), str(dest)], check=True)
+
+
 def modify(gen: ModuleType, root: Path, n: int) -> None:
     """Change n files with the peer script's modify (same seed for every tool)."""
     with contextlib.redirect_stdout(io.StringIO()):
@@ -87,15 +105,18 @@ def dvc_path() -> str | None:
     return str(venv / "bin" / "dvc")
 
 
-def bench_flowyard(gen: ModuleType, name: str, src: Path, nmod: int) -> dict[str, float]:
+def bench_flowyard(gen: ModuleType, name: str, src: Path, nmod: int,
+                   base: str | None = None) -> dict[str, float]:
     home = W / "fy-home"
-    shutil.rmtree(home, ignore_errors=True)
+    remove(home)
     data = W / "fy" / name
-    shutil.rmtree(data.parent, ignore_errors=True)
-    shutil.copytree(src, data)
+    remove(data.parent)
+    copy_tree(src, data)
     env = {**os.environ, "FLOWYARD_HOME": str(home)}
     for key in ("FLOWYARD_DATABASE_URL", "FLOWYARD_OBJECT_STORE_URL"):
         env.pop(key, None)
+    if base:
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (base, env.get("PYTHONPATH")) if p)
     run = [PY, "-c", CLI]
     timed([*run, "repo", "create", "bench"], env=env)
     time.sleep(0.1)  # past the stat cache's racy window, as any real second put would be
@@ -103,39 +124,46 @@ def bench_flowyard(gen: ModuleType, name: str, src: Path, nmod: int) -> dict[str
     # Python start-up and imports, paid by every command (DVC pays its own too).
     out["start-up (repo list)"] = timed([*run, "repo", "list"], env=env)
     out["put (first)"] = timed([*run, "put", "bench@master", str(data)], env=env)
+    if FIRST_ONLY:
+        remove(data.parent)
+        remove(home)
+        return out
     out["put (no change)"] = timed([*run, "put", "bench@master", str(data)], env=env)
     modify(gen, data, nmod)
     out["put (1% changed)"] = timed([*run, "put", "bench@master", str(data)], env=env)
     dest = W / "fy-get"
-    shutil.rmtree(dest, ignore_errors=True)
+    remove(dest)
     out["get (empty folder)"] = timed([*run, "get", "bench@master", str(dest)], env=env)
     assert count_files(dest) == count_files(data), "get wrote the wrong number of files"
-    shutil.rmtree(dest)
-    shutil.rmtree(data.parent)
-    shutil.rmtree(home)
+    remove(dest)
+    remove(data.parent)
+    remove(home)
     return out
 
 
 def bench_dvc(gen: ModuleType, dvc: str, name: str, src: Path, nmod: int) -> dict[str, float]:
     repo = W / "dvc-repo"
-    shutil.rmtree(repo, ignore_errors=True)
+    remove(repo)
     repo.mkdir(parents=True)
     env = {**os.environ, "DVC_NO_ANALYTICS": "1", "GIT_AUTHOR_NAME": "b",
            "GIT_AUTHOR_EMAIL": "b@example.com", "GIT_COMMITTER_NAME": "b",
            "GIT_COMMITTER_EMAIL": "b@example.com"}
     subprocess.run(["git", "init", "-q"], cwd=repo, check=True, env=env)
     subprocess.run([dvc, "init", "-q"], cwd=repo, check=True, env=env)
-    shutil.copytree(src, repo / name)
+    copy_tree(src, repo / name)
     out: dict[str, float] = {}
     out["start-up (repo list)"] = timed([dvc, "version"], cwd=repo, env=env)
     out["put (first)"] = timed([dvc, "add", "-q", name], cwd=repo, env=env)
+    if FIRST_ONLY:
+        remove(repo)
+        return out
     out["put (no change)"] = timed([dvc, "add", "-q", name], cwd=repo, env=env)
     modify(gen, repo / name, nmod)
     out["put (1% changed)"] = timed([dvc, "add", "-q", name], cwd=repo, env=env)
-    shutil.rmtree(repo / name)
+    remove(repo / name)
     out["get (empty folder)"] = timed([dvc, "checkout", "-q", f"{name}.dvc"], cwd=repo, env=env)
     assert count_files(repo / name) == count_files(src), "dvc checkout file count differs"
-    shutil.rmtree(repo)
+    remove(repo)
     return out
 
 
@@ -145,6 +173,9 @@ def main() -> None:
     dvc = dvc_path()
     results: dict[str, Any] = {"scale": SCALE, "datasets": {}}
     only = os.environ.get("FLOWYARD_BENCH_ONLY")   # "D1" or "D2"
+    runs = int(os.environ.get("FLOWYARD_BENCH_RUNS", "1"))
+    base = os.environ.get("FLOWYARD_BENCH_BASE")
+    results["runs"] = runs
     for name, make, files in (("D1", gen.gen_d1, gen.D1_FILES), ("D2", gen.gen_d2, gen.D2_FILES)):
         if only and name != only:
             continue
@@ -152,14 +183,27 @@ def main() -> None:
         if not src.exists():
             make(str(src))
         nmod = max(1, files // 100)
-        cp_dst = W / "cp"
-        shutil.rmtree(cp_dst, ignore_errors=True)
-        cp = timed(["cp", "-r", str(src), str(cp_dst)])
-        shutil.rmtree(cp_dst)
-        entry: dict[str, Any] = {"files": count_files(src), "cp -r": cp,
-                                 "flowyard": bench_flowyard(gen, name, src, nmod)}
-        if dvc:
-            entry["dvc"] = bench_dvc(gen, dvc, name, src, nmod)
+        every: dict[str, list[dict[str, float]]] = {}
+        cps = []
+        for i in range(runs):
+            cp_dst = W / "cp"
+            remove(cp_dst)
+            cps.append(timed(["cp", "-r", str(src), str(cp_dst)]))
+            remove(cp_dst)
+            # Alternate which tool goes first, so neither always gets the quieter moment.
+            order = ["flowyard", *(["flowyard (base)"] if base else []), *(["dvc"] if dvc else [])]
+            for tool in order if i % 2 == 0 else order[::-1]:
+                if tool == "dvc":
+                    assert dvc is not None
+                    times = bench_dvc(gen, dvc, name, src, nmod)
+                else:
+                    times = bench_flowyard(gen, name, src, nmod, base if "base" in tool else None)
+                every.setdefault(tool, []).append(times)
+                print(f"{name} run {i + 1} {tool}: {times}", file=sys.stderr)
+        entry: dict[str, Any] = {"files": count_files(src), "cp -r": statistics.median(cps),
+                                 "all": every}
+        for tool, rows in every.items():
+            entry[tool] = {op: statistics.median(r[op] for r in rows) for op in rows[0]}
         results["datasets"][name] = entry
         print(f"{name} done", file=sys.stderr)
     (W / "results.json").write_text(json.dumps(results, indent=2))
@@ -173,18 +217,37 @@ def main() -> None:
 
 
 def report(results: dict[str, Any]) -> str:
-    lines = [f"scale {results['scale']:g}; seconds, whole processes; ratios side by side", ""]
+    runs = results.get("runs", 1)
+    lines = [f"scale {results['scale']:g}; seconds, whole processes"
+             + (f"; medians of {runs} runs" if runs > 1 else "") + "; ratios side by side", ""]
     head = "| data | operation | flowyard s | cp -r s | flowyard / cp | dvc s | dvc / flowyard |"
-    lines += [head, "|---|---|---|---|---|---|---|"]
+    sep = "|---|---|---|---|---|---|---|"
+    has_base = any("flowyard (base)" in d for d in results["datasets"].values())
+    if has_base:
+        head += " base s | dvc / base | base / flowyard |"
+        sep += "---|---|---|"
+    lines += [head, sep]
     for name, d in results["datasets"].items():
         for op, fy in d["flowyard"].items():
             cp = d["cp -r"] if op in ("put (first)", "get (empty folder)") else None
             dv = d.get("dvc", {}).get(op)
-            lines.append(
+            line = (
                 f"| {name} ({d['files']} files) | {op} | {fy:.2f} | "
                 + (f"{cp:.2f} | {fy / cp:.2f}x" if cp else "- | -")
                 + (f" | {dv:.2f} | {dv / fy:.1f}x |" if dv else " | - | - |")
             )
+            if has_base:
+                bs = d.get("flowyard (base)", {}).get(op)
+                line += (f" {bs:.2f} | " + (f"{dv / bs:.1f}x" if dv else "-")
+                         + f" | {bs / fy:.2f}x |" if bs else " - | - | - |")
+            lines.append(line)
+        if runs > 1:
+            ratios = [dv["put (first)"] / fy["put (first)"]
+                      for fy, dv in zip(d["all"]["flowyard"], d["all"].get("dvc", []),
+                                        strict=False)]
+            if ratios:
+                lines.append(f"\n{name} first put, dvc / flowyard per run: "
+                             + ", ".join(f"{r:.1f}x" for r in ratios))
     return "\n".join(lines)
 
 

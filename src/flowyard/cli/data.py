@@ -35,8 +35,46 @@ Ref = Annotated[str, typer.Argument(
 
 
 def _store() -> DataStore:
+    """The embedded store, or the platform's repos with --server / FLOWYARD_SERVER."""
     from flowyard.data import DataStore
 
+    remote = _remote()
+    if remote is not None:
+        return remote  # type: ignore[no-any-return]  # HttpData has DataStore's methods
+    return DataStore.from_settings()
+
+
+def _remote() -> Any:
+    import os
+
+    from flowyard.settings import Settings
+
+    settings = Settings()
+    login = (settings.home / "login.json").exists()
+    if not os.environ.get("FLOWYARD_SERVER") and not login:
+        return None
+    from flowyard.client.client import Client
+    from flowyard.client.http_data import HttpData
+
+    client = Client(settings=settings)
+    if not client.server:
+        client.close()
+        return None
+    return HttpData(client.transport, settings.namespace,  # type: ignore[arg-type]
+                    on_close=client.close)
+
+
+def _local_store(what: str) -> DataStore:
+    """Data pipelines run where the stores are; over a platform they are resources."""
+    from flowyard.data import DataStore
+    from flowyard.errors import InvalidInput
+
+    remote = _remote()
+    if remote is not None:
+        remote.close()
+        raise InvalidInput(f"{what} commands work on the local stores, not through a server",
+                           hint="on a platform, apply the DataPipeline resource: flowyard "
+                                "--server URL apply -f pipeline.yaml")
     return DataStore.from_settings()
 
 
@@ -295,13 +333,12 @@ def inspect_command(
 ) -> None:
     """Show a commit, and optionally walk its provenance or subvenance."""
     from flowyard.cli.output import print_data, size, when
-    from flowyard.data.lineage import runs_reading
 
     with _store() as ds:
         c = ds.inspect(commit)
         up = ds.provenance(commit) if provenance else None
         down = ds.subvenance(commit) if subvenance else None
-        reads = (runs_reading(ds, [(x.repo, x.id) for x in [c, *down]])
+        reads = (ds.runs_reading([(x.repo, x.id) for x in [c, *down]])
                  if down is not None else None)
     doc = _commit_row(c)
     if up is not None:
@@ -403,7 +440,7 @@ def pipeline_create(
                            hint="pass a YAML file with kind: DataPipeline") from exc
     if not isinstance(body, dict):
         raise InvalidInput(f"{file}: expected one DataPipeline mapping, got {type(body).__name__}")
-    with _store() as ds:
+    with _local_store("data pipeline") as ds:
         p = DataPipelines(ds).create(body, update=update)
     typer.echo(f"created data pipeline {p.metadata.name} (output repo {p.output_repo})")
 
@@ -414,7 +451,7 @@ def pipeline_list(output: Output = OutputFormat.table) -> None:
     from flowyard.cli.output import print_data
     from flowyard.data.pipelines import DataPipelines
 
-    with _store() as ds:
+    with _local_store("data pipeline") as ds:
         pipes = DataPipelines(ds).list_pipelines()
     if output is not OutputFormat.table:
         print_data([p.to_dict() for p in pipes], output)
@@ -438,7 +475,7 @@ def pipeline_run(
     from flowyard.data.pipelines import DataPipelines
     from flowyard.errors import RunFailed
 
-    with _store() as ds:
+    with _local_store("data pipeline") as ds:
         job = DataPipelines(ds).run(name, reprocess=reprocess)
     if output is not OutputFormat.table:
         print_data(job.to_dict(), output)
@@ -463,7 +500,7 @@ def pipeline_jobs(
     from flowyard.cli.output import print_data, when
     from flowyard.data.pipelines import DataPipelines
 
-    with _store() as ds:
+    with _local_store("data pipeline") as ds:
         pipes = DataPipelines(ds)
         pipes.get(name)
         jobs = pipes.jobs(name)
@@ -486,7 +523,7 @@ def pipeline_delete(
     """Delete a data pipeline (its output repo stays)."""
     from flowyard.data.pipelines import DataPipelines
 
-    with _store() as ds:
+    with _local_store("data pipeline") as ds:
         DataPipelines(ds).delete(name)
     typer.echo(f"deleted data pipeline {name}")
 

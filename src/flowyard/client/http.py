@@ -14,7 +14,7 @@ import tarfile
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 from urllib.parse import quote
 
 import httpx
@@ -23,6 +23,7 @@ from flowyard.errors import ConfigError, Conflict, InvalidInput
 from flowyard.platform.codec import decode_error, decode_record
 
 if TYPE_CHECKING:
+    from flowyard.client.http_data import HttpData
     from flowyard.client.transport import DriverMode, EventCallback
     from flowyard.resources.pipeline import Pipeline
     from flowyard.store.records import ArtifactRecord, RunRecord, StepRecord
@@ -94,18 +95,29 @@ class HttpTransport:
                               hint="start it with `flowyard up`, or check --server / "
                                    "FLOWYARD_SERVER") from exc
         if answer.status_code >= 400:
-            try:
-                body: Any = answer.json()
-            except ValueError:
-                body = answer.text
-            raise decode_error(answer.status_code, body, f"{method} {path}")
+            self._raise(answer, f"{method} {path}")
         return answer
+
+    @staticmethod
+    def _raise(answer: httpx.Response, where: str) -> NoReturn:
+        """The FlowyardError an error answer carries (the server's class and hint)."""
+        try:
+            body: Any = answer.json()
+        except ValueError:
+            body = answer.text
+        raise decode_error(answer.status_code, body, where)
 
     def _json(self, method: str, path: str, **kw: Any) -> Any:
         return self._call(method, path, **kw).json()
 
     def close(self) -> None:
         self.http.close()
+
+    def data(self, namespace: str) -> HttpData:
+        """Versioned data repos of `namespace` on the platform (the DataStore methods)."""
+        from flowyard.client.http_data import HttpData
+
+        return HttpData(self, namespace)
 
     # resources ----------------------------------------------------------------------------
     def _item(self, kind: str, namespace: str, name: str) -> str:

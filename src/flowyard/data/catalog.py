@@ -68,31 +68,52 @@ class Catalog:
 
     # -- repos ------------------------------------------------------------------------------
 
-    def create_repo(self, name: str, description: str, owner: str | None) -> Repo:
+    def create_repo(
+        self, name: str, description: str, owner: str | None, namespace: str = "default"
+    ) -> Repo:
         now = utcnow()
         with self.tx(write=True) as conn:
-            if conn.execute(
-                select(t.data_repos.c.name).where(t.data_repos.c.name == name)
-            ).first():
+            found = conn.execute(
+                select(t.data_repos.c.namespace).where(t.data_repos.c.name == name)
+            ).first()
+            if found is not None and found[0] == namespace:
                 raise Conflict(
                     f"repo '{name}' already exists",
                     hint="pick another name, or delete it first: flowyard data repo delete "
                     + name,
                 )
+            if found is not None:
+                # Names are platform-wide (commits and data:// uris name a repo alone); the
+                # other namespace stays unnamed.
+                raise Conflict(
+                    f"repo name '{name}' is taken in another namespace",
+                    hint="repo names are unique across namespaces; pick another name",
+                )
             conn.execute(
                 insert(t.data_repos),
                 {"name": name, "description": description, "owner": owner, "labels": {},
-                 "created_at": now},
+                 "created_at": now, "namespace": namespace},
             )
             conn.execute(
                 insert(t.data_branches),
                 {"repo": name, "name": "master", "head": None, "created_at": now,
                  "updated_at": now},
             )
-        return Repo(name, description, owner, {}, now, ["master"])
+        return Repo(name, description, owner, {}, now, ["master"], namespace)
 
-    def repo_names(self, conn: Connection) -> list[str]:
-        return [r[0] for r in conn.execute(select(t.data_repos.c.name))]
+    def repo_names(self, conn: Connection, namespace: str | None = None) -> list[str]:
+        query = select(t.data_repos.c.name)
+        if namespace is not None:
+            query = query.where(t.data_repos.c.namespace == namespace)
+        return [r[0] for r in conn.execute(query)]
+
+    def repo_namespace(self, name: str) -> str | None:
+        """The namespace repo `name` belongs to; None when there is no such repo."""
+        with self.tx() as conn:
+            row = conn.execute(
+                select(t.data_repos.c.namespace).where(t.data_repos.c.name == name)
+            ).first()
+        return None if row is None else str(row[0])
 
     def get_repo(self, name: str, conn: Connection | None = None) -> Repo:
         if conn is None:
@@ -100,9 +121,9 @@ class Catalog:
                 return self.get_repo(name, c)
         r = t.data_repos
         row = conn.execute(
-            select(r.c.name, r.c.description, r.c.owner, r.c.labels, r.c.created_at).where(
-                r.c.name == name
-            )
+            select(
+                r.c.name, r.c.description, r.c.owner, r.c.labels, r.c.created_at, r.c.namespace
+            ).where(r.c.name == name)
         ).first()
         if row is None:
             raise NotFound(f"repo '{name}' not found", hint=suggest(name, self.repo_names(conn)))
@@ -114,24 +135,25 @@ class Catalog:
                 .order_by(t.data_branches.c.name)
             )
         ]
-        return Repo(*row, branches=branches)
+        return Repo(*row[:5], branches=branches, namespace=row[5])
 
-    def list_repos(self) -> list[Repo]:
-        r = t.data_repos
+    def list_repos(self, namespace: str | None = None) -> list[Repo]:
+        """Every repo, or those of one namespace."""
+        r, b = t.data_repos, t.data_branches
+        repos = select(r.c.name, r.c.description, r.c.owner, r.c.labels, r.c.created_at,
+                       r.c.namespace).order_by(r.c.name)
+        names = select(b.c.repo, b.c.name).order_by(b.c.name)
+        if namespace is not None:
+            repos = repos.where(r.c.namespace == namespace)
+            names = names.join(r, r.c.name == b.c.repo).where(r.c.namespace == namespace)
         with self.tx() as conn:
-            rows = conn.execute(
-                select(r.c.name, r.c.description, r.c.owner, r.c.labels, r.c.created_at).order_by(
-                    r.c.name
-                )
-            ).all()
+            rows = conn.execute(repos).all()
             branches: dict[str, list[str]] = {}
-            for repo, name in conn.execute(
-                select(t.data_branches.c.repo, t.data_branches.c.name).order_by(
-                    t.data_branches.c.name
-                )
-            ):
+            for repo, name in conn.execute(names):
                 branches.setdefault(repo, []).append(name)
-        return [Repo(*row, branches=branches.get(row[0], [])) for row in rows]
+        return [
+            Repo(*row[:5], branches=branches.get(row[0], []), namespace=row[5]) for row in rows
+        ]
 
     def delete_repo(self, name: str, *, force: bool) -> list[str]:
         """Delete the repo, its branches and commits; returns the tree digests it held."""
@@ -265,13 +287,13 @@ class Catalog:
                 },
             )
 
-    def stage_blob(self, commit_id: str, digest: str) -> None:
-        """Record, before writing it, a blob an open commit is about to store."""
+    def stage_blob(self, commit_id: str, digests: Sequence[str]) -> None:
+        """Record, before writing them, blobs an open commit is about to store."""
         c = t.data_commits
         with self.tx(write=True) as conn:
             staged = conn.execute(select(c.c.staged).where(c.c.id == commit_id)).scalar_one()
             conn.execute(
-                update(c).where(c.c.id == commit_id).values(staged=[*staged, digest])
+                update(c).where(c.c.id == commit_id).values(staged=[*staged, *digests])
             )
 
     def delete_open_commit(self, commit_id: str) -> None:
@@ -294,7 +316,6 @@ class Catalog:
         files: int,
         size: int,
         provenance: Sequence[str],
-        chunk_rows: Sequence[tuple[str, str, int, int]],
         blobs: Sequence[tuple[str, str, int]],
         reused: Iterable[str] = (),
     ) -> Commit | None:
@@ -331,17 +352,8 @@ class Catalog:
                     t.data_provenance,
                     [{"commit_id": commit_id, "source_id": s} for s in provenance],
                 )
-            if conn.dialect.name == "sqlite" and chunk_rows:
-                # 100,000 small files are 100,000 index rows: skip SQLAlchemy's per-row work.
-                conn.exec_driver_sql(
-                    "INSERT OR IGNORE INTO data_chunks (digest, pack, \"offset\", length) "
-                    "VALUES (?, ?, ?, ?)",
-                    chunk_rows,
-                )
-            else:
-                self._insert_ignore(conn, t.data_chunks, [
-                    {"digest": d, "pack": p, "offset": o, "length": n} for d, p, o, n in chunk_rows
-                ])
+            # Packs and their index objects are registered here: chunks are found through the
+            # index objects (see packindex.py), not through a row per chunk.
             self._insert_ignore(
                 conn,
                 t.data_blobs,
@@ -389,6 +401,16 @@ class Catalog:
             )
 
     # -- pack index -------------------------------------------------------------------------
+
+    def blobs_of_kind(self, kind: str) -> list[str]:
+        bl = t.data_blobs
+        with self.tx() as conn:
+            return [r[0] for r in conn.execute(select(bl.c.digest).where(bl.c.kind == kind))]
+
+    def has_chunk_rows(self) -> bool:
+        """Whether data_chunks holds rows: stores written before pack index objects."""
+        with self.tx() as conn:
+            return conn.execute(select(t.data_chunks.c.digest).limit(1)).first() is not None
 
     def lookup_chunks(self, digests: Sequence[str]) -> Iterator[tuple[str, str, int, int]]:
         ch = t.data_chunks

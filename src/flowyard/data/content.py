@@ -4,23 +4,25 @@ Every byte of a file lives in a *chunk*, and chunks live in *packs*: one blob pe
 new chunks, so 100,000 small files become a handful of objects. A file below SMALL_FILE is
 one chunk; a bigger one is cut with FastCDC (content-defined, so an append or an edit in the
 middle only produces new chunks around the change). A chunk is named by the blake3 digest
-of its bytes and stored once: the pack index (table data_chunks) maps it to
-(pack, offset, length), and a file entry lists the (pack, offset, length) of its chunks.
+of its bytes and stored once: each pack is stored with an index object beside it (see
+packindex.py) that maps its chunks to (offset, length), and a file entry lists the
+(pack, offset, length) of its chunks.
 """
 
 from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Final
 
 import blake3
 
+from flowyard.data import packindex
 from flowyard.errors import StoreError
-from flowyard.store.objects import ObjectStore, hash_file
+from flowyard.store.objects import ObjectStore, hash_bytes, hash_file
 
 PREFIX: Final = "blake3:"
 SMALL_FILE: Final = 1 << 20
@@ -75,7 +77,7 @@ def cut(data: bytes | memoryview) -> Iterable[memoryview]:
 class PendingPack:
     """A pack still gathering chunks, in a temporary file; `digest` is set once stored."""
 
-    __slots__ = ("buf", "digest", "fd", "path", "size")
+    __slots__ = ("buf", "chunks", "digest", "fd", "path", "size")
 
     def __init__(self, folder: Path) -> None:
         self.path = folder / f"pack-{os.getpid()}-{uuid.uuid4().hex}"
@@ -83,6 +85,8 @@ class PendingPack:
         self.buf = bytearray()
         self.size = 0
         self.digest: str | None = None
+        self.chunks: list[tuple[str, int, int]] = []
+        """(digest, offset, length) of every chunk, for the pack's index."""
 
     def append(self, data: bytes | memoryview) -> None:
         # Small chunks gather in memory: 100,000 1 KiB files are then 100 writes, not 100,000.
@@ -132,10 +136,10 @@ def temp_folder(objects: ObjectStore, fallback: Path) -> Path:
 
 
 class PackWriter:
-    """Gathers new chunks into packs and stores each full pack as one blob.
+    """Gathers new chunks into packs and stores each full pack as one blob, with its index.
 
-    `before_write(digest)` runs before a pack blob is stored, so the caller can record the
-    intent (a killed writer's packs are then found and collected by fsck).
+    `before_write(digests)` runs before a pack and its index are stored, so the caller can
+    record the intent (a killed writer's blobs are then found and collected by fsck).
     """
 
     def __init__(
@@ -144,16 +148,17 @@ class PackWriter:
         temp: Path,
         *,
         pack_size: int = PACK_SIZE,
-        before_write: Callable[[str], None] | None = None,
+        before_write: Callable[[Sequence[str]], None] | None = None,
     ) -> None:
         self.objects = objects
         self.temp = temp
         self.pack_size = pack_size
         self.before_write = before_write
         self.locations: dict[str, tuple[PendingPack | str, int, int]] = {}
-        self.new_chunks: dict[str, tuple[PendingPack, int, int]] = {}
         self.packs: list[str] = []
         self.sizes: dict[str, int] = {}
+        self.indexes: list[tuple[str, int]] = []
+        """(digest, size) of the index object of each pack stored."""
         self.bytes_written = 0
         self._current: PendingPack | None = None
 
@@ -166,11 +171,34 @@ class PackWriter:
             pack = self._current = PendingPack(self.temp)
         offset = pack.size
         pack.append(data)
-        loc = (pack, offset, len(data))
-        self.locations[digest] = loc
-        self.new_chunks[digest] = loc
+        self.locations[digest] = (pack, offset, len(data))
+        pack.chunks.append((digest, offset, len(data)))
         if pack.size >= self.pack_size:
             self.flush()
+
+    def add_many(self, chunks: Iterable[tuple[str, bytes | memoryview]]) -> None:
+        """add() for many chunks: the same, with the per-chunk calls of small chunks inlined
+        (a put of 100,000 small files spends its time in such per-file steps)."""
+        locations = self.locations
+        for digest, data in chunks:
+            if digest in locations:
+                continue
+            pack = self._current
+            if pack is None:
+                pack = self._current = PendingPack(self.temp)
+            offset = pack.size
+            n = len(data)
+            if n >= DIRECT_WRITE:
+                pack.append(data)
+            else:
+                pack.buf += data
+                pack.size = offset + n
+                if len(pack.buf) >= WRITE_BUFFER:
+                    pack._write()
+            locations[digest] = (pack, offset, n)
+            pack.chunks.append((digest, offset, n))
+            if pack.size >= self.pack_size:
+                self.flush()
 
     def learn(self, digest: str, pack: str, offset: int, length: int) -> None:
         """Record a chunk the pack index already holds."""
@@ -186,13 +214,19 @@ class PackWriter:
             # Hashed once here (multithreaded, from the page cache) so the intent can be
             # recorded before the blob exists; put_file verifies it again.
             digest = hash_file(pack.path)
+            index = packindex.encode(digest, pack.chunks)
+            index_digest = hash_bytes(index)
             if self.before_write is not None:
-                self.before_write(digest)
+                self.before_write([digest, index_digest])
             info = self.objects.put_file(pack.path, move=True)
         finally:
             pack.path.unlink(missing_ok=True)
         if info.digest != digest:
             raise StoreError(f"pack {pack.path} changed while it was stored")
+        # The index goes in after its pack: an index never names a pack that is not there.
+        self.objects.put_bytes(index)
+        self.indexes.append((index_digest, len(index)))
+        pack.chunks = []
         pack.digest = digest
         self.packs.append(digest)
         self.sizes[digest] = pack.size
@@ -210,16 +244,6 @@ class PackWriter:
             assert pack.digest is not None, "part() before flush()"
             return (pack.digest, offset, length)
         return (pack, offset, length)
-
-    def index_rows(self) -> list[tuple[str, str, int, int]]:
-        """Pack-index rows (digest, pack, offset, length) for the chunks this writer stored,
-        sorted by digest (the index b-tree is then filled in order)."""
-        rows = []
-        for digest, (pack, offset, length) in self.new_chunks.items():
-            assert pack.digest is not None
-            rows.append((digest, pack.digest, offset, length))
-        rows.sort()
-        return rows
 
 
 @dataclass(slots=True)

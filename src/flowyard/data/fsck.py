@@ -1,11 +1,14 @@
 """fsck: check every reachable blob, and collect what killed writers and deleted repos left.
 
-Reachable = the tree root, pages and packs of every finished commit. Checked: each exists,
-each tree blob parses and matches its digest, each pack matches its digest (verify=True) and
-is long enough for the chunks that point into it. Collected (collect=True): staged packs of
-open commits whose process is gone (same host: the pid is dead; other hosts: older than the
-grace period), and registered blobs no commit references any more, older than the grace
-period. Blobs the data layer did not register (pipeline artifacts) are never touched.
+Reachable = the tree root, pages and packs of every finished commit, and the index object
+of each reachable pack. Checked: each exists, each tree blob parses and matches its digest,
+each pack matches its digest (verify=True) and is long enough for the chunks that point into
+it, each pack has an index that parses, matches its digest and fits in the pack. Collected
+(collect=True): staged packs and indexes of open commits whose process is gone (same host:
+the pid is dead; other hosts: older than the grace period), registered blobs no commit
+references any more, older than the grace period, and index objects that are damaged or
+missing (useless either way: their packs' chunks are then stored again by later puts, never
+lost). Blobs the data layer did not register (pipeline artifacts) are never touched.
 """
 
 from __future__ import annotations
@@ -14,11 +17,12 @@ import os
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+from flowyard.data import packindex
 from flowyard.data.catalog import HOST
 from flowyard.data.content import read_blob, temp_folder
 from flowyard.data.records import FsckReport
 from flowyard.data.tree import decode_page, read_tree
-from flowyard.errors import FlowyardError, NotFound
+from flowyard.errors import FlowyardError, NotFound, StoreError
 from flowyard.store.objects import hash_bytes, hash_file
 from flowyard.store.records import utcnow
 
@@ -108,7 +112,9 @@ def run_fsck(ds: DataStore, *, collect: bool, grace: float, verify: bool) -> Fsc
             report.problems.append(f"pack {pack} holds {size} bytes; chunks need {needed}")
         elif hash_file(path) != pack:
             report.problems.append(f"pack {pack} is corrupt: its content does not match its digest")
+    indexes, unusable = _check_indexes(ds, report, packs, verify)
     seen.update(packs)
+    seen.update(d for d, pack in indexes.items() if pack in packs)
 
     now = utcnow()
     removed: set[str] = set()
@@ -152,6 +158,7 @@ def run_fsck(ds: DataStore, *, collect: bool, grace: float, verify: bool) -> Fsc
         with cat.tx(write=True) as conn:
             for tree in cat.trees_finished_since(conn, started):
                 _references(ds, tree, None, False, packs, seen, "")
+            seen.update(d for d, pack in indexes.items() if pack in packs)
             candidates = [d for d in candidates if d not in seen and d not in packs]
             from sqlalchemy import delete
 
@@ -166,8 +173,56 @@ def run_fsck(ds: DataStore, *, collect: bool, grace: float, verify: bool) -> Fsc
             objects.delete(digest)
             removed.add(digest)
         ds.stat_cache.forget_packs(set(candidates))
-    report.blobs_removed = sorted(removed) if collect else sorted(candidates)
+    unusable = [d for d in unusable if d not in removed]
+    if collect and unusable:
+        cat.forget_blobs(unusable)
+        for digest in unusable:
+            report.bytes_removed += _size(ds, digest)
+            objects.delete(digest)
+            removed.add(digest)
+    report.blobs_removed = sorted(removed) if collect else sorted({*candidates, *unusable})
     return report
+
+
+def _check_indexes(ds: DataStore, report: FsckReport, packs: dict[str, int], verify: bool,
+                   ) -> tuple[dict[str, str], list[str]]:
+    """Check the registered pack indexes against the reachable packs; returns index -> pack
+    for the readable ones, and the unusable ones (missing or damaged)."""
+    cat, objects = ds.catalog, ds.objects
+    indexes: dict[str, str] = {}
+    unusable: list[str] = []
+    for digest in sorted(cat.blobs_of_kind(packindex.KIND)):
+        try:
+            # Read afresh (not the process's cache of parsed indexes): fsck looks at the store.
+            data = read_blob(objects, digest)
+            if verify and hash_bytes(data) != digest:
+                raise StoreError(
+                    f"pack index {digest} is corrupt: its content does not match its digest")
+            index = packindex.decode(data, digest)
+            if verify:
+                index.check_sorted(digest)
+        except NotFound:
+            report.problems.append(f"pack index {digest} is missing")
+            unusable.append(digest)
+            continue
+        except FlowyardError as exc:
+            report.problems.append(exc.message)
+            unusable.append(digest)
+            continue
+        indexes[digest] = index.pack
+        if verify and index.pack in packs and objects.exists(index.pack):
+            size = objects.local_path(index.pack).stat().st_size
+            if index.end() > size:
+                report.problems.append(
+                    f"pack index {digest} lists chunks past the end of pack {index.pack} "
+                    f"({index.end()} > {size} bytes)")
+    indexed = set(indexes.values())
+    legacy = cat.packs_in_index() - indexed if set(packs) - indexed else set()
+    for pack in sorted(set(packs) - indexed - legacy):
+        report.problems.append(
+            f"pack {pack} has no usable index object: later puts do not find its chunks and "
+            "store them again (its files still read back whole)")
+    return indexes, unusable
 
 
 def _size(ds: DataStore, digest: str) -> int:

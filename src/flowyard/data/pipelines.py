@@ -84,19 +84,34 @@ class Job:
 
 
 @dataclass(slots=True)
-class _Outcome:
+class Outcome:
+    """A datum's result: its output files (output path -> local file) or its failure."""
+
     datum: Datum
     outputs: dict[str, Path] = field(default_factory=dict)
     failure: DatumFailure | None = None
+
+
+@dataclass(slots=True)
+class JobPlan:
+    """One job's work: every datum, those to run, and what it reuses from the last success."""
+
+    pipeline: DataPipeline
+    job: Job
+    datums: list[Datum]
+    todo: list[Datum]
+    old_map: Mapping[str, list[str]]
+    old_entries: Mapping[str, FileEntry]
 
 
 _JOB_COLS = [t.data_jobs.c[f] for f in Job.__dataclass_fields__]
 
 
 class DataPipelines:
-    def __init__(self, ds: DataStore, namespace: str = "default") -> None:
+    def __init__(self, ds: DataStore, namespace: str | None = None) -> None:
         self.ds = ds
-        self.namespace = namespace
+        # Where its repos live too: the settings' namespace unless the platform names one.
+        self.namespace = ds.settings.namespace if namespace is None else namespace
 
     # -- resources --------------------------------------------------------------------------
 
@@ -110,7 +125,8 @@ class DataPipelines:
             raise Conflict(f"data pipeline '{name}' already exists",
                            hint="pass update=True (--update) to change it")
         out = check_repo_name(p.output_repo)
-        repos = {r.name: r for r in self.ds.list_repos()}
+        # Only the pipeline's own profile: a repo elsewhere is not found (isolation).
+        repos = {r.name: r for r in self.ds.list_repos(self.namespace)}
         for leaf in p.spec.input.leaves():
             if leaf.repo not in repos:
                 raise NotFound(
@@ -127,7 +143,8 @@ class DataPipelines:
                     hint="set spec.outputRepo to a new repo name, or delete that repo",
                 )
         else:
-            self.ds.create_repo(out, description=f"output of data pipeline {name}", owner=owner)
+            self.ds.create_repo(out, description=f"output of data pipeline {name}", owner=owner,
+                                namespace=self.namespace)
         self.ds.meta.put_resource(KIND, self.namespace, name, p.to_dict())
         return p
 
@@ -196,6 +213,27 @@ class DataPipelines:
 
     def run(self, name: str, *, reprocess: bool = False) -> Job:
         """One job over the input branches' heads; returns it (state Succeeded or Failed)."""
+        plan = self.start(name, reprocess=reprocess)
+        if isinstance(plan, Job):
+            return plan  # same input commits, same datums, same transform: nothing to do
+        p, job, todo = plan.pipeline, plan.job, plan.todo
+        work = Path(tempfile.mkdtemp(prefix=f"flowyard-job-{job.id[:8]}-"))
+        try:
+            with ThreadPoolExecutor(p.spec.parallelism) as pool:
+                outcomes = list(pool.map(lambda d: self._run_datum(p, d, work), todo))
+            failed = [o.failure for o in outcomes if o.failure is not None]
+            job.stats["processed"] = len(outcomes) - len(failed)
+            job.stats["failed"] = len(failed)
+            if failed:
+                return self.fail(plan, failed)
+            return self.publish(plan, outcomes)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+
+    def start(self, name: str, *, reprocess: bool = False, job_id: str | None = None
+              ) -> JobPlan | Job:
+        """Record a Running job over the input branches' heads and say which datums it must
+        run; the last successful job instead when nothing changed since it."""
         p = self.get(name)
         spec = p.spec
         warnings: list[str] = []
@@ -219,42 +257,74 @@ class DataPipelines:
             prev.transform_hash == th or not spec.reprocess_on_transform_change)
         if (prev is not None and reuse and prev.inputs == inputs
                 and set(prev.datums) == {d.id for d in all_datums}):
-            return prev  # same input commits, same datums, same transform: nothing to do
+            return prev
         if not all_datums:
             warnings.append(
                 "no datum: the glob(s) matched nothing, so the output commit is empty")
-        job = Job(uuid.uuid4().hex, name, "Running", inputs, None, th,
+        job = Job(job_id or uuid.uuid4().hex, name, "Running", inputs, None, th,
                   {"datums": len(all_datums), "processed": 0, "skipped": 0, "failed": 0},
                   {}, [], warnings, None, utcnow(), None)
+        plan = self._plan(p, job, all_datums, prev if reuse else None)
+        job.stats["skipped"] = len(all_datums) - len(plan.todo)
         with self.ds.catalog.tx(write=True) as conn:
             conn.execute(insert(t.data_jobs), asdict(job))
-        old_map = prev.datums if (prev is not None and reuse) else {}
+        return plan
+
+    def plan_of(self, job_id: str, *, reprocess: bool = False) -> JobPlan:
+        """The plan of a recorded job, rebuilt from its input commits: what a worker in
+        another process (a pod on Kubernetes) needs to run one of its datums or publish it.
+        `reprocess` must be what `start` was given."""
+        job = self.job(job_id)
+        p = self.get(job.pipeline)
+        files: dict[str, dict[str, FileEntry]] = {}
+        for leaf in p.spec.input.leaves():
+            commit_id = job.inputs.get(leaf.input_name)
+            files[leaf.input_name] = (
+                self.ds._entries(self.ds.resolve(f"{leaf.repo}@{commit_id}")) if commit_id
+                else {})
+        # The last success before this job, as `start` saw it.
+        prev = next((j for j in self.jobs(job.pipeline)
+                     if j.state == "Succeeded" and j.created_at < job.created_at), None)
+        reuse = prev is not None and not reprocess and (
+            prev.transform_hash == job.transform_hash
+            or not p.spec.reprocess_on_transform_change)
+        return self._plan(p, job, datums(p.spec.input, files), prev if reuse else None)
+
+    def job(self, job_id: str) -> Job:
+        j = t.data_jobs
+        with self.ds.catalog.tx() as conn:
+            row = conn.execute(select(*_JOB_COLS).where(j.c.id == job_id)).first()
+        if row is None:
+            raise NotFound(f"data pipeline job '{job_id}' not found",
+                           hint="list the jobs with `flowyard data pipeline jobs PIPELINE`")
+        return Job(*row)
+
+    def _plan(self, p: DataPipeline, job: Job, all_datums: list[Datum],
+              prev: Job | None) -> JobPlan:
+        old_map = prev.datums if prev is not None else {}
         old_entries = (
             self.ds._entries(self.ds.resolve(f"{p.output_repo}@{prev.output_commit}"))
-            if prev is not None and reuse and prev.output_commit else {}
+            if prev is not None and prev.output_commit else {}
         )
         todo = [d for d in all_datums if d.id not in old_map]
-        job.stats["skipped"] = len(all_datums) - len(todo)
-        work = Path(tempfile.mkdtemp(prefix=f"flowyard-job-{job.id[:8]}-"))
-        try:
-            with ThreadPoolExecutor(spec.parallelism) as pool:
-                outcomes = list(pool.map(lambda d: self._run_datum(p, d, work), todo))
-            failed = [o.failure for o in outcomes if o.failure is not None]
-            job.stats["processed"] = len(outcomes) - len(failed)
-            job.stats["failed"] = len(failed)
-            if failed:
-                job.failures = [asdict(f) for f in failed]
-                first = failed[0]
-                return self._finish(job, "Failed", error=(
-                    f"data pipeline '{name}': {len(failed)} of {len(todo)} datum(s) failed "
-                    f"after {spec.datum_tries} tries; first: datum {first.datum} "
-                    f"({first.files}):\n{first.log}"))
-            return self._publish(p, job, all_datums, outcomes, old_map, old_entries)
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
+        return JobPlan(p, job, all_datums, todo, old_map, old_entries)
+
+    def fail(self, plan: JobPlan, failed: list[DatumFailure]) -> Job:
+        """Finish a job whose datums failed; the output branch stays where it was."""
+        job, first = plan.job, failed[0]
+        job.failures = [asdict(f) for f in failed]
+        return self._finish(job, "Failed", error=(
+            f"data pipeline '{job.pipeline}': {len(failed)} of {len(plan.todo)} datum(s) "
+            f"failed after {plan.pipeline.spec.datum_tries} tries; first: datum {first.datum} "
+            f"({first.files}):\n{first.log}"))
+
+    def publish(self, plan: JobPlan, outcomes: list[Outcome]) -> Job:
+        """Commit the outputs of the datums run and those reused as one output commit."""
+        return self._publish(plan.pipeline, plan.job, plan.datums, outcomes, plan.old_map,
+                             plan.old_entries)
 
     def _publish(self, p: DataPipeline, job: Job, all_datums: list[Datum],
-                 outcomes: list[_Outcome], old_map: Mapping[str, list[str]],
+                 outcomes: list[Outcome], old_map: Mapping[str, list[str]],
                  old_entries: Mapping[str, FileEntry]) -> Job:
         owners: dict[str, str] = {}
         with self.ds.open_commit(
@@ -304,7 +374,11 @@ class DataPipelines:
                 warnings=job.warnings))
         return job
 
-    def _run_datum(self, p: DataPipeline, d: Datum, work: Path) -> _Outcome:
+    def run_datum(self, p: DataPipeline, d: Datum, work: Path) -> Outcome:
+        """Run one datum's transform (with the pipeline's tries and timeout) under `work`."""
+        return self._run_datum(p, d, work)
+
+    def _run_datum(self, p: DataPipeline, d: Datum, work: Path) -> Outcome:
         spec = p.spec
         root = work / d.id
         inp, out = root / "in", root / "out"
@@ -323,13 +397,8 @@ class DataPipelines:
                         os.close(fd)
             code, log = self._execute(p, inp, out, root)
             if code == 0:
-                outputs = {
-                    os.path.relpath(os.path.join(dp, n), out).replace(os.sep, "/"):
-                        Path(dp) / n
-                    for dp, _, names in os.walk(out) for n in names
-                }
-                return _Outcome(d, outputs)
-        return _Outcome(d, failure=DatumFailure(d.id, d.describe(), spec.datum_tries, log))
+                return Outcome(d, output_files(out))
+        return Outcome(d, failure=DatumFailure(d.id, d.describe(), spec.datum_tries, log))
 
     def _execute(self, p: DataPipeline, inp: Path, out: Path, root: Path) -> tuple[int, str]:
         tr = p.spec.transform
@@ -353,6 +422,14 @@ class DataPipelines:
                 code = -9
         text = log_path.read_text(errors="replace")
         return code, text[-LOG_TAIL:]
+
+
+def output_files(out: Path) -> dict[str, Path]:
+    """Every file a datum wrote under `out`: its output path ('a/b.txt') -> the local file."""
+    return {
+        os.path.relpath(os.path.join(dp, n), out).replace(os.sep, "/"): Path(dp) / n
+        for dp, _, names in os.walk(out) for n in names
+    }
 
 
 def _transform_hash(p: DataPipeline) -> str:

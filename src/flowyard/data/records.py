@@ -18,6 +18,7 @@ class Repo:
     labels: dict[str, str]
     created_at: datetime
     branches: list[str] = field(default_factory=list)
+    namespace: str = "default"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -35,6 +35,7 @@ from flowyard.data.writer import CommitWriter, PutResult, paused_gc
 from flowyard.errors import Conflict, InvalidInput, NotFound, StoreError
 
 if TYPE_CHECKING:
+    from flowyard.data.lineage import RunRead
     from flowyard.settings import Settings
     from flowyard.store.metadata import MetadataStore
     from flowyard.store.objects import ObjectStore
@@ -113,12 +114,21 @@ class DataStore:
 
     # -- repos and branches -----------------------------------------------------------------
 
-    def create_repo(self, name: str, *, description: str = "", owner: str | None = None) -> Repo:
-        """A new repo with an empty `master` branch."""
-        return self.catalog.create_repo(check_repo_name(name), description, owner)
+    def create_repo(
+        self,
+        name: str,
+        *,
+        description: str = "",
+        owner: str | None = None,
+        namespace: str | None = None,
+    ) -> Repo:
+        """A new repo with an empty `master` branch, in `namespace` (default: settings')."""
+        ns = self.settings.namespace if namespace is None else namespace
+        return self.catalog.create_repo(check_repo_name(name), description, owner, ns)
 
-    def list_repos(self) -> list[Repo]:
-        return self.catalog.list_repos()
+    def list_repos(self, namespace: str | None = None) -> list[Repo]:
+        """Every repo, or only those of `namespace`."""
+        return self.catalog.list_repos(namespace)
 
     def get_repo(self, name: str) -> Repo:
         return self.catalog.get_repo(check_repo_name(name))
@@ -495,6 +505,12 @@ class DataStore:
     def subvenance(self, source: str, *, transitive: bool = True) -> list[Commit]:
         """The commits computed from `source` (all the way down with transitive)."""
         return self._walk(self.resolve(source).id, up=False, transitive=transitive)
+
+    def runs_reading(self, commits: Sequence[tuple[str, str]]) -> list[RunRead]:
+        """The run steps that read any of the `(repo, commit id)` pairs (see lineage.py)."""
+        from flowyard.data.lineage import runs_reading
+
+        return runs_reading(self, commits)
 
     def _walk(self, start: str, *, up: bool, transitive: bool) -> list[Commit]:
         seen: dict[str, None] = {}

