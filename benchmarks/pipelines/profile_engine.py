@@ -21,7 +21,8 @@ HERE = Path(__file__).resolve().parent
 
 TARGETS = {
     "flowyard.store.metadata:MetadataStore": [
-        "save_step", "save_steps", "finish_step", "get_run", "update_run", "create_run"],
+        "save_step", "save_steps", "finish_step", "write_batch", "get_run", "update_run",
+        "create_run"],
     "flowyard.pipelines.engine.pool:ZygotePool": ["submit", "pump", "_write", "_dispatch"],
     "flowyard.pipelines.engine.scheduler:RunDriver": [
         "_start", "_finish", "_read_result", "emit", "_settle", "process_ready", "pump",

@@ -46,6 +46,11 @@ def notify(status: dsl.PipelineTaskFinalStatus) -> None:
     print(status)
 
 
+@dsl.component
+def notify_value(status: dsl.PipelineTaskFinalStatus) -> int:
+    return len(status)
+
+
 def compile_error(pipeline: Any) -> str:
     with pytest.raises(InvalidInput) as info:
         dsl.compile(pipeline)
@@ -439,9 +444,21 @@ def test_exit_handler_misuse() -> None:
     @dsl.pipeline
     def depends_on_exit() -> None:
         final = notify()
-        add(a=1).after(final)
         with dsl.ExitHandler(final):
-            add(a=2)
+            add(a=1).after(final)
+
+    @dsl.pipeline
+    def reads_exit() -> None:
+        final = notify_value()
+        with dsl.ExitHandler(final):
+            add(a=final.output)
+
+    @dsl.pipeline
+    def empty_block() -> None:
+        final = notify()
+        add(a=1)
+        with dsl.ExitHandler(final):
+            pass
 
     @dsl.pipeline
     def not_a_task() -> None:
@@ -450,8 +467,13 @@ def test_exit_handler_misuse() -> None:
 
     text = compile_error(twice)
     assert text.startswith(at(twice, "dsl.ExitHandler(final)", nth=2))
-    assert "a pipeline has one dsl.ExitHandler" in text
-    assert "task 'add' depends on the exit task 'notify'" in compile_error(depends_on_exit)
+    assert "task 'notify' is already the exit task of the dsl.ExitHandler at" in text
+    text = compile_error(depends_on_exit)
+    assert text.startswith(at(depends_on_exit, "add(a=1)"))
+    assert "task 'add' runs after the exit task 'notify', which runs after every task" in text
+    assert "move the task out of the `with dsl.ExitHandler` block" in text
+    assert "comes from the exit task of the dsl.ExitHandler at" in compile_error(reads_exit)
+    assert "the dsl.ExitHandler block has no tasks" in compile_error(empty_block)
     assert "dsl.ExitHandler takes a task created earlier" in compile_error(not_a_task)
 
 

@@ -24,7 +24,7 @@ from flowyard.pipelines.sdk_placeholders import (
     RunStatus,
     TaskOutput,
 )
-from flowyard.pipelines.sdk_scopes import Branch
+from flowyard.pipelines.sdk_scopes import Branch, ExitScope
 from flowyard.pipelines.sdk_task import Task
 from flowyard.pipelines.sdk_types import Port
 from flowyard.resources.pipeline import Pipeline, PythonImpl
@@ -41,15 +41,52 @@ def compile_pipeline(func: PipelineDef | Callable[..., Any],
     return validate(to_data(traced), definition.site)
 
 
+class _Exits:
+    """The pipeline's dsl.ExitHandler blocks: which tasks each one guards.
+
+    One block around every other task is the run's exit handler (`spec.onExit`: it also runs
+    after a cancel or the deadline, and gets the run's status). Otherwise each exit task is a
+    step with `trigger: allDone` after the tasks of its block, with the block's status, and
+    tasks outside the block may run after it (kfp's scoping of ExitHandler).
+    """
+
+    def __init__(self, tasks: list[Task], scopes: list[ExitScope]) -> None:
+        self.scope_of = {id(s.task): s for s in scopes}
+        self.groups = {id(s): [t for t in tasks if any(x is s for x in t.scopes)]
+                       for s in scopes}
+        for scope in scopes:
+            if not self.groups[id(scope)]:
+                raise InvalidInput(f"{scope.site}: the dsl.ExitHandler block has no tasks",
+                                   hint="create the tasks it guards inside the `with` block")
+        self.run_level: Task | None = None
+        if len(scopes) == 1 and len(self.groups[id(scopes[0])]) == len(tasks) - 1:
+            self.run_level = scopes[0].task
+
+    def scope(self, task: Task) -> ExitScope | None:
+        return self.scope_of.get(id(task))
+
+    def check_use(self, user: Task, producer: Task, what: str) -> None:
+        """`user` reads from or runs after `producer`; not from inside producer's block."""
+        scope = self.scope(producer)
+        if scope is None or user is producer:
+            return
+        if any(s is scope for s in user.scopes) or producer is self.run_level:
+            raise InvalidInput(f"{user.site}: task {user.name!r} {what} the exit task "
+                               f"{producer.name!r}, which runs after every task inside its "
+                               f"dsl.ExitHandler block ({scope.site})",
+                               hint="move the task out of the `with dsl.ExitHandler` block")
+
+
 def to_data(traced: Traced) -> dict[str, Any]:
     """The resource as plain data (the YAML shape), before validation."""
     definition, trace = traced.pipeline, traced.trace
-    exit_task = trace.exit.task if trace.exit else None
+    exits = _Exits(trace.tasks, trace.exits)
+    exit_task = exits.run_level
     components: dict[str, Any] = {}
     for name, comp in trace.components:
         assert isinstance(comp, BaseComponent)
         components[name] = _component(comp)
-    steps = [_step(task, exit_task) for task in trace.tasks if task is not exit_task]
+    steps = [_step(task, exits) for task in trace.tasks if task is not exit_task]
     spec: dict[str, Any] = {}
     if definition.description:
         spec["description"] = definition.description
@@ -58,7 +95,7 @@ def to_data(traced: Traced) -> dict[str, Any]:
     spec["components"] = components
     spec["steps"] = steps
     if exit_task is not None:
-        spec["onExit"] = _step(exit_task, exit_task)
+        spec["onExit"] = _step(exit_task, exits)
     outputs = _outputs(traced.returned, definition)
     if outputs:
         spec["outputs"] = outputs
@@ -122,25 +159,28 @@ def _component(comp: BaseComponent) -> dict[str, Any]:
     return out
 
 
-def _step(task: Task, exit_task: Task | None) -> dict[str, Any]:
+def _step(task: Task, exits: _Exits) -> dict[str, Any]:
     step: dict[str, Any] = {"name": task.name, "component": task.trace.component_name(
         task.component)}
     if task.arguments:
-        step["arguments"] = {k: _ref(v, task, exit_task) for k, v in task.arguments.items()}
-    if task.depends_on:
-        for other in task.depends_on:
-            if other is exit_task:
-                raise InvalidInput(f"{task.site}: task {task.name!r} runs after the exit task "
-                                   f"{other.name!r}, which always runs last")
-        step["after"] = [t.name for t in task.depends_on]
+        step["arguments"] = {k: _ref(v, task, exits) for k, v in task.arguments.items()}
+    after = [t.name for t in task.depends_on]
+    for other in task.depends_on:
+        exits.check_use(task, other, "runs after")
+    scope = exits.scope(task)
+    if scope is not None and task is not exits.run_level:
+        step["trigger"] = "allDone"
+        after.extend(t.name for t in exits.groups[id(scope)] if t.name not in after)
+    if after:
+        step["after"] = after
     loop = task.loop
     if loop is not None:
-        step["forEach"] = _ref(loop.items, task, exit_task)
+        step["forEach"] = _ref(loop.items, task, exits)
         if loop.parallelism is not None:
             step["parallelism"] = loop.parallelism
     conds = [s.cond for s in task.scopes if isinstance(s, Branch)]
     if conds:
-        step["when"] = _when(conds, task, exit_task)
+        step["when"] = _when(conds, task, exits)
     opts = task.options
     if opts.retry is not None:
         step["retry"] = opts.retry
@@ -155,16 +195,16 @@ def _step(task: Task, exit_task: Task | None) -> dict[str, Any]:
         step["displayName"] = opts.display_name
     if opts.outputs_to:
         step["outputsTo"] = dict(opts.outputs_to)
+    if opts.volumes:
+        step["volumes"] = [dict(v) for v in opts.volumes]
     return step
 
 
-def _ref(value: Any, task: Task, exit_task: Task | None) -> dict[str, Any]:
+def _ref(value: Any, task: Task, exits: _Exits) -> dict[str, Any]:
     if isinstance(value, ParameterRef):
         return {"parameter": value.name}
     if isinstance(value, TaskOutput):
-        if value.task is exit_task and task is not exit_task:
-            raise InvalidInput(f"{task.site}: task {task.name!r} uses "
-                               f"{value.describe()}, but the exit task runs last")
+        exits.check_use(task, value.task, f"uses {value.describe()} of")
         return {"step": value.task.name, "output": value.name}
     if isinstance(value, CollectedOutput):
         return {"step": value.output.task.name, "output": value.output.name, "collect": True}
@@ -173,35 +213,35 @@ def _ref(value: Any, task: Task, exit_task: Task | None) -> dict[str, Any]:
     if isinstance(value, DataInput):
         return {"data": value.ref}
     if isinstance(value, RunStatus):
-        if task is not exit_task:
+        if exits.scope(task) is None:
             raise InvalidInput(f"{task.site}: task {task.name!r} gets "
                                "dsl.PipelineTaskFinalStatus(), which only the exit task of a "
                                "dsl.ExitHandler can receive",
                                hint="pass the task to `with dsl.ExitHandler(task):`")
-        return {"runStatus": True}
+        return {"runStatus": True} if task is exits.run_level else {"groupStatus": True}
     if isinstance(value, Placeholder):
         raise InvalidInput(f"{task.site}: {value.describe()} cannot be an argument")
     return {"value": list(value) if isinstance(value, tuple) else value}
 
 
-def _cond(cond: Cond, task: Task, exit_task: Task | None) -> dict[str, Any]:
+def _cond(cond: Cond, task: Task, exits: _Exits) -> dict[str, Any]:
     if cond.op in ("all", "any"):
-        return {cond.op: [_cond(c, task, exit_task) for c in cond.parts]}
+        return {cond.op: [_cond(c, task, exits) for c in cond.parts]}
     if cond.op == "not":
-        return {"not": _cond(cond.parts[0], task, exit_task)}
+        return {"not": _cond(cond.parts[0], task, exits)}
     left, right = cond.parts
-    return {"op": cond.op, "left": _ref(left, task, exit_task),
-            "right": _ref(right, task, exit_task)}
+    return {"op": cond.op, "left": _ref(left, task, exits),
+            "right": _ref(right, task, exits)}
 
 
-def _when(conds: list[Cond], task: Task, exit_task: Task | None) -> dict[str, Any]:
+def _when(conds: list[Cond], task: Task, exits: _Exits) -> dict[str, Any]:
     if len(conds) == 1:
-        return _cond(conds[0], task, exit_task)
+        return _cond(conds[0], task, exits)
     # Nested blocks: one flat `all` of every block's conjuncts.
     parts: list[Cond] = []
     for cond in conds:
         parts.extend(cond.parts if cond.op == "all" else (cond,))
-    return {"all": [_cond(c, task, exit_task) for c in parts]}
+    return {"all": [_cond(c, task, exits) for c in parts]}
 
 
 def _outputs(returned: Any, definition: PipelineDef) -> dict[str, Any]:

@@ -154,7 +154,9 @@ class Else(If):
 
 
 class ExitHandler:
-    """`with dsl.ExitHandler(exit_task):` exit_task runs last, whatever happened to the rest."""
+    """`with dsl.ExitHandler(exit_task):` exit_task runs after the tasks inside the block,
+    whatever happened to them, and gets their combined status (dsl.PipelineTaskFinalStatus).
+    Tasks outside the block run independently of it, or after the exit task."""
 
     def __init__(self, exit_task: Task, name: str | None = None) -> None:
         self.exit_task = exit_task
@@ -169,23 +171,17 @@ class ExitHandler:
         if not isinstance(task, Task) or task.trace is not trace:
             raise InvalidInput(f"{site}: dsl.ExitHandler takes a task created earlier in this "
                                f"pipeline function, got {task!r}")
-        if trace.exit is not None:
-            raise InvalidInput(f"{site}: a pipeline has one dsl.ExitHandler; another one is at "
-                               f"{trace.exit.site}")
+        for other_exit in trace.exits:
+            if other_exit.task is task:
+                raise InvalidInput(f"{site}: task {task.name!r} is already the exit task of "
+                                   f"the dsl.ExitHandler at {other_exit.site}")
         if trace.stack or task.scopes:
             raise InvalidInput(f"{site}: dsl.ExitHandler and its exit task "
                                f"{task.name!r} must be at the top level of the pipeline "
                                "function, not inside another block")
-        for other in trace.tasks:
-            if other is not task and (
-                    any(d is task for d in other.depends_on)
-                    or any(isinstance(v, TaskOutput) and v.task is task
-                           for v in other.arguments.values())):
-                raise InvalidInput(f"{site}: task {other.name!r} depends on the exit task "
-                                   f"{task.name!r}, which runs last")
         trace.sibling("exit", site)
         self._scope = ExitScope(task, site)
-        trace.exit = self._scope
+        trace.exits.append(self._scope)
         self._trace = trace
         trace.push(self._scope)
 

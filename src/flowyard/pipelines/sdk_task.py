@@ -34,6 +34,7 @@ class Options:
     resources: dict[str, Any] = field(default_factory=dict)
     display_name: str | None = None
     outputs_to: dict[str, str] = field(default_factory=dict)
+    volumes: list[dict[str, Any]] = field(default_factory=list)
 
 
 class TaskOutputs(Mapping[str, TaskOutput]):
@@ -180,6 +181,24 @@ class Task:
                                f"{target!r}) needs a branch and a path",
                                hint="write repo@branch:/path, e.g. models@master:/iris")
         self.options.outputs_to[output] = target
+        return self
+
+    def add_volume(self, name: str, mount_path: str | None = None, *,
+                   read_only: bool = False) -> Task:
+        """Work in the Volume `name` of the run's profile: its folder is in the environment
+        variable FLOWYARD_VOLUME_<NAME> ('-' as '_'); on Kubernetes it is mounted at
+        `mount_path`. The step is not cached (its effects on the volume are no output)."""
+        from flowyard.volumes.steps import check_step_volume
+
+        try:
+            entry = check_step_volume(name, mount_path, read_only)
+        except InvalidInput as exc:
+            raise InvalidInput(f"{user_site()}: {self.name}.add_volume({name!r}): "
+                               f"{exc.message}", hint=exc.hint) from None
+        if any(v["name"] == name for v in self.options.volumes):
+            raise InvalidInput(f"{user_site()}: {self.name}.add_volume({name!r}): the volume "
+                               "is attached to this task already")
+        self.options.volumes.append(entry)
         return self
 
     def set_display_name(self, name: str) -> Task:

@@ -32,7 +32,8 @@ class Trace:
         self.pipeline = pipeline
         self.tasks: list[Task] = []
         self.stack: list[Scope] = []
-        self.exit: ExitScope | None = None
+        self.exits: list[ExitScope] = []
+        """Every `with dsl.ExitHandler(task):` block, in order."""
         self._chains: list[list[Cond] | None] = [None]
         self._names: set[str] = set()
         self._next: dict[str, int] = {}  # base name -> next suffix to try (keeps naming O(n))
@@ -168,9 +169,11 @@ class Trace:
 
     def _check_output(self, value: TaskOutput, loops: list[Loop], where: str) -> None:
         producer = value.task
-        if self.exit is not None and producer is self.exit.task:
-            raise InvalidInput(f"{where}: {value.describe()} comes from the exit task, which "
-                               "runs last; no other task can use its outputs")
+        for scope in self.exits:
+            if producer is scope.task and scope in self.stack:
+                raise InvalidInput(f"{where}: {value.describe()} comes from the exit task of "
+                                   f"the dsl.ExitHandler at {scope.site}, which runs after "
+                                   "every task inside that block")
         loop = producer.loop
         if loop is not None and all(loop is not mine for mine in loops):
             raise InvalidInput(

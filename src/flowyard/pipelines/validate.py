@@ -22,10 +22,9 @@ import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from flowyard.errors import InvalidInput, PipelineInvalid, Problem
-from flowyard.resources.loader import FieldPath, Origin, close_names, format_path, problem_at
 from flowyard.resources.pipeline import (
     ArtifactType,
     Component,
@@ -34,6 +33,31 @@ from flowyard.resources.pipeline import (
     Ref,
     Step,
 )
+
+if TYPE_CHECKING:
+    from flowyard.resources.loader import FieldPath, Origin
+
+# The loader (and PyYAML, ~10 ms to import) is only needed once a problem is reported, so a
+# valid pipeline is checked without it: `flowyard run` and `Client.run` pay for it otherwise.
+
+
+def _problem_at(origin: Origin | None, path: FieldPath, message: str, *, value: object = None,
+                allowed: str | None = None) -> Problem:
+    from flowyard.resources.loader import problem_at
+
+    return problem_at(origin, path, message, value=value, allowed=allowed)
+
+
+def close_names(name: object, candidates: Iterable[str]) -> list[str]:
+    from flowyard.resources.loader import close_names as close
+
+    return close(name, candidates)
+
+
+def format_path(path: FieldPath) -> str:
+    from flowyard.resources.loader import format_path as fmt
+
+    return fmt(path)
 
 __all__ = [
     "CHECKS",
@@ -108,7 +132,7 @@ class Context:
     def problem(self, site: Site | None, path: FieldPath, message: str, *,
                 value: object = None, allowed: str | None = None) -> Problem:
         prefix = f"step {site.name!r}: " if site is not None else ""
-        return problem_at(self.origin, path, prefix + message, value=value, allowed=allowed)
+        return _problem_at(self.origin, path, prefix + message, value=value, allowed=allowed)
 
     def component(self, site: Site) -> Component | None:
         return self.spec.components.get(site.step.component)
@@ -146,6 +170,8 @@ class Context:
                           f"pipeline parameter {param.name!r} ({param.type.value})")
         if ref.kind == "run_status":
             return Source("parameter", "dict", "the run status (dict)")
+        if ref.kind == "group_status":
+            return Source("parameter", "dict", "the group status (dict)")
         if ref.kind == "data":  # any artifact type: a repo path holds whatever was put there
             return Source("artifact", None, f"the data {ref.data!r}")
         if ref.kind == "item":
@@ -310,6 +336,10 @@ def refs_resolve(ctx: Context) -> Iterator[Problem]:
             yield ctx.problem(site, use.path, "{runStatus: true} is only available to the "
                               "exit handler", allowed="move this step to spec.onExit, or drop "
                               "the argument")
+        elif ref.kind == "group_status" and (site is None or site.step.trigger != "allDone"):
+            yield ctx.problem(site, use.path, "{groupStatus: true} is only available to a "
+                              "step with `trigger: allDone`", allowed="set `trigger: allDone` "
+                              "and list the group's steps under `after`, or drop the argument")
 
 
 def _data_ref(ctx: Context, use: Use) -> Iterator[Problem]:
@@ -331,6 +361,8 @@ def _data_ref(ctx: Context, use: Use) -> Iterator[Problem]:
 @check
 def outputs_to(ctx: Context) -> Iterator[Problem]:
     """`outputsTo` names an output artifact and a writable repo branch path."""
+    if not any(site.step.outputs_to for site in ctx.sites):
+        return   # flowyard.data (~10 ms to import) only for pipelines that write to repos
     from flowyard.data.refs import BRANCH_RE, parse_target
 
     for site in ctx.sites:
@@ -503,8 +535,28 @@ def loops(ctx: Context) -> Iterator[Problem]:
         elif source.kind == "parameter" and source.type != "list":
             yield ctx.problem(site, path, f"forEach needs a list, but {source.what} is not one",
                               allowed="declare it with type: list")
-        elif loop.kind == "run_status":
-            yield ctx.problem(site, path, "forEach cannot loop over the run status")
+        elif loop.kind in ("run_status", "group_status"):
+            yield ctx.problem(site, path, "forEach cannot loop over a status")
+
+
+@check
+def triggers(ctx: Context) -> Iterator[Problem]:
+    """`trigger: allDone` waits for the steps in `after`; it has to name some."""
+    for site in ctx.sites:
+        step = site.step
+        if step.trigger != "allDone":
+            continue
+        path = (*site.path, "trigger")
+        if site.is_exit:
+            yield ctx.problem(site, path, "the exit handler already runs whatever happened",
+                              value=step.trigger, allowed="remove `trigger` from spec.onExit")
+        elif not step.after:
+            yield ctx.problem(site, path, "`trigger: allDone` needs the steps it waits for "
+                              "under `after`", value=step.trigger,
+                              allowed="list the group's steps under `after`")
+        elif step.for_each is not None:
+            yield ctx.problem(site, path, "a `trigger: allDone` step cannot loop",
+                              value=step.trigger, allowed="remove forEach or the trigger")
 
 
 @check

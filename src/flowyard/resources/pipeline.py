@@ -31,6 +31,7 @@ Argument sources (`Ref`): `{value: V}` (or a bare scalar/list), `{parameter: P}`
 parameter), `{step: S, output: O}` (another step's output parameter or artifact; with
 `collect: true` the ordered list of a looped step's outputs), `{item: true}` / `{item: KEY}`
 (the current loop item, or one key of it), `{runStatus: true}` (exit handler only),
+`{groupStatus: true}` (a `trigger: allDone` step only: the status of the steps it runs after),
 `{data: "repo@ref:/path"}` (a file or folder of a versioned data repo, as an input artifact).
 
 A step's `outputsTo: {ARTIFACT: "repo@branch:/path"}` commits that output artifact into a data
@@ -186,6 +187,8 @@ class Ref(FlowModel):
     collect: bool = False
     item: bool | str | None = None
     run_status: bool = False
+    group_status: bool = False
+    """The final status of the steps a `trigger: allDone` step runs after (its group)."""
     data: str | None = None
     """`repo@ref:/path` of a versioned data repo; only for input artifacts."""
 
@@ -197,13 +200,14 @@ class Ref(FlowModel):
             self.step is not None,
             self.item not in (None, False),
             self.run_status,
+            self.group_status,
             self.data is not None,
         ]
         if sum(forms) != 1:
             raise ValueError(
                 "an argument is exactly one of {value: V}, {parameter: P}, "
-                "{step: S, output: O}, {item: true|KEY}, {runStatus: true} or "
-                "{data: 'repo@ref:/path'}"
+                "{step: S, output: O}, {item: true|KEY}, {runStatus: true}, "
+                "{groupStatus: true} or {data: 'repo@ref:/path'}"
             )
         if self.step is not None and not self.output:
             raise ValueError("{step: ...} needs `output:` naming one of that step's outputs")
@@ -214,7 +218,8 @@ class Ref(FlowModel):
         return self
 
     @property
-    def kind(self) -> Literal["value", "parameter", "step", "item", "run_status", "data"]:
+    def kind(self) -> Literal["value", "parameter", "step", "item", "run_status",
+                              "group_status", "data"]:
         if self.data is not None:
             return "data"
         if self.parameter is not None:
@@ -225,6 +230,8 @@ class Ref(FlowModel):
             return "item"
         if self.run_status:
             return "run_status"
+        if self.group_status:
+            return "group_status"
         return "value"
 
 
@@ -287,6 +294,34 @@ class ResourceRequests(FlowModel):
     gpu: int | None = Field(default=None, ge=0)
 
 
+class StepVolume(FlowModel):
+    """A Volume of the run's profile attached to a step (`task.add_volume(...)`).
+
+    Locally the step finds the volume's folder in `$FLOWYARD_VOLUME_<NAME>` (upper case, '-'
+    as '_'); on Kubernetes the claim is mounted at `mountPath`. The run holds the volume for
+    writing (or reading, `readOnly`) while such a step is pending or running.
+    """
+
+    name: str
+    mount_path: str | None = None
+    read_only: bool = False
+
+    @field_validator("name")
+    @classmethod
+    def _volume_name(cls, value: str) -> str:
+        if len(value) > 63 or not re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", value):
+            raise ValueError("a volume name is a DNS-1123 label: lower-case letters, digits "
+                             "or '-' (e.g. 'explore-ws')")
+        return value
+
+    @field_validator("mount_path")
+    @classmethod
+    def _absolute(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith("/"):
+            raise ValueError("mountPath must be an absolute path, e.g. /workspace")
+        return value
+
+
 class Step(FlowModel):
     name: str
     component: str
@@ -302,6 +337,19 @@ class Step(FlowModel):
     display_name: str | None = None
     outputs_to: dict[str, str] = Field(default_factory=dict)
     """Output artifact name -> `repo@branch:/path` it is committed to on success."""
+    trigger: Literal["allSucceeded", "allDone"] = "allSucceeded"
+    """`allDone`: run once the steps in `after` finished, whatever their state (kfp's
+    ALL_UPSTREAM_TASKS_COMPLETED: the exit task of a `dsl.ExitHandler` group). Steps whose
+    outputs it reads must still succeed."""
+    volumes: list[StepVolume] = Field(default_factory=list)
+    """Volumes the step works in; such a step is not cached unless `cache` is set (its
+    effects on the volume are not part of its outputs)."""
+
+    @model_validator(mode="after")
+    def _volumes_not_cached(self) -> Step:
+        if self.volumes and "cache" not in self.model_fields_set:
+            self.cache = False
+        return self
 
     @field_validator("name")
     @classmethod

@@ -44,7 +44,8 @@ def _children(pid: int) -> list[int]:
     return found
 
 
-def _wait_for(predicate: object, timeout: float = 15.0) -> None:
+def _wait_for(predicate: object, timeout: float = 60.0) -> None:
+    # Generous: a driver process boots its interpreter in seconds on a loaded machine.
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():  # type: ignore[operator]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import time
 from pathlib import Path
@@ -10,7 +11,7 @@ import pytest
 from engine_helpers import pipeline, py, step_map
 
 from flowyard.errors import PipelineInvalid
-from flowyard.pipelines.engine import Engine
+from flowyard.pipelines.engine import Engine, RunEvent
 from flowyard.store.metadata import MetadataStore
 
 NOTE = py("""
@@ -89,12 +90,25 @@ def test_retry_with_backoff_then_success(engine: Engine, metadata: MetadataStore
          "retry": {"limit": 3, "backoff": {"duration": "200ms", "factor": 2}}},
     ])
     started = time.monotonic()
-    run = engine.run(p, on_event=recorder)  # type: ignore[arg-type]
+    seen: list[tuple[float, str, str]] = []
+
+    def timed(event: RunEvent) -> None:
+        recorder(event)  # type: ignore[operator]
+        if event.step_id == "f":
+            seen.append((time.monotonic(), event.state, event.message or ""))
+
+    run = engine.run(p, on_event=timed)
     elapsed = time.monotonic() - started
     assert run.state == "Succeeded", run.error
     step = step_map(metadata, run.id)["f"]
     assert step.attempt == 3 and step.outputs == {"Output": 3}
-    assert 0.6 <= elapsed < 3.0          # waited 0.2 s then 0.4 s
+    assert elapsed >= 0.6                # waited 0.2 s then 0.4 s
+    # Start to start of the attempts: the attempt's own run plus at least the back-off asked
+    # for, and not wildly more (a loaded machine delays a start by seconds, not by tens).
+    starts = [t for t, state, _ in seen if state == "Running"]
+    assert len(starts) == 3, seen
+    gaps = [b - a for a, b in itertools.pairwise(starts)]
+    assert 0.2 <= gaps[0] < 10 and 0.4 <= gaps[1] < 10, gaps
     messages = [e.message or "" for e in recorder.events if e.step_id == "f"]  # type: ignore[attr-defined]
     assert any(m.startswith("retry 1/3 in 0.2s") for m in messages)
     assert any(m.startswith("retry 2/3 in 0.4s") for m in messages)
@@ -126,13 +140,14 @@ def test_timeout_kills_the_step_and_its_grandchildren(engine: Engine, metadata: 
             open({str(pid_file)!r}, "w").write(str(child.pid))
             time.sleep(60)
     """)
-    p = pipeline("timeout", {"hang": hang}, [{"name": "h", "component": "hang", "timeout": 1}])
+    # 4 s: time for the step to start its grandchild and write the pid even on a loaded box.
+    p = pipeline("timeout", {"hang": hang}, [{"name": "h", "component": "hang", "timeout": 4}])
     started = time.monotonic()
     run = engine.run(p)
-    assert time.monotonic() - started < 10
+    assert time.monotonic() - started < 30   # the step alone would sleep 60 s
     step = step_map(metadata, run.id)["h"]
     assert run.state == "Failed"
-    assert step.state == "Failed" and step.error == "timed out after 1s"
+    assert step.state == "Failed" and step.error == "timed out after 4s"
     grandchild = int(pid_file.read_text())
     deadline = time.monotonic() + 5
     while not _gone(grandchild) and time.monotonic() < deadline:

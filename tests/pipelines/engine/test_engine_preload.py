@@ -91,7 +91,8 @@ def _engine(settings: Settings) -> tuple[Engine, MetadataStore]:
 def _wait_ready(engine: Engine) -> None:
     pool = engine._pool
     pool.start()
-    limit = time.monotonic() + 30
+    # Generous: a zygote's interpreter can take many seconds to start on a loaded machine.
+    limit = time.monotonic() + 120
     while not pool.ready and time.monotonic() < limit:
         pool.pump(0.1)
     assert pool.ready

@@ -160,6 +160,20 @@ def exit_handler(should_fail: bool = False) -> None:
         add_one(x=a.output)
 
 
+@dsl.pipeline(name="scoped-exit")
+def scoped_exit(should_fail: bool = False) -> None:
+    outside = add_one(x=10)   # outside every block: runs independently
+    final = notify(tag="group")
+    with dsl.ExitHandler(final):
+        a = add_one(x=1)
+        with dsl.If(should_fail == True):  # noqa: E712 - kfp condition syntax
+            fail(msg="asked to fail")
+        add_one(x=a.output)
+    second = notify(tag="second")
+    with dsl.ExitHandler(second):
+        add_one(x=outside.output)
+
+
 @component
 def flaky(marker: str) -> int:
     import os

@@ -131,10 +131,13 @@ class Engine:
             raise Conflict(f"run {run_id!r} is {run.state}; only Failed or Cancelled runs "
                            f"can be retried",
                            hint="resume continues a run whose driver died")
-        exit_name = run.pipeline.get("spec", {}).get("onExit", {}).get("name")
+        spec = run.pipeline.get("spec", {})
+        # Exit steps run again after the steps they guard: the run's, and each group's.
+        exits = {(spec.get("onExit") or {}).get("name")} | {
+            s.get("name") for s in spec.get("steps", []) if s.get("trigger") == "allDone"}
         resets: list[StepRecord] = []
         for rec in self.metadata.get_steps(run_id):
-            if rec.state in _RERUN_ON_RETRY or (rec.id == exit_name
+            if rec.state in _RERUN_ON_RETRY or (rec.id in exits
                                                 and rec.state in TERMINAL_STEP_STATES):
                 rec.state = "Pending"
                 rec.finished_at = None

@@ -313,6 +313,8 @@ def run_task(task: dict[str, Any], code: CodeType | None) -> dict[str, Any]:
     work = Path(task["work"]) if _uses_work(task) else _NO_WORK
     result: dict[str, Any] = {"ok": False, "outputs": {}, "artifacts": {}, "error": None}
     store: Any = None
+    if task.get("env"):
+        os.environ.update(task["env"])   # e.g. FLOWYARD_VOLUME_<NAME>; this process only
     try:
         store = get_store(task["objects"])
         outs: dict[str, Artifact] = {}

@@ -34,6 +34,8 @@ class Resolver:
         self.deps = deps
         self.run_status: dict[str, Any] = {}
         """What {runStatus: true} gives the exit handler (set just before it runs)."""
+        self.group_status: Callable[[Node], dict[str, Any]] | None = None
+        """node -> what {groupStatus: true} gives a `trigger: allDone` step."""
         self.data: Callable[[str, Node, str], str] | None = None
         """(ref, node, input name) -> artifact id of a {data: ...} ref (engine/datarefs.py)."""
 
@@ -64,6 +66,11 @@ class Resolver:
                 raise ResolveError(f"{where}: {{runStatus: true}} is only available to the "
                                    f"exit handler")
             return dict(self.run_status)
+        if kind == "group_status":
+            if node is None or node.step.trigger != "allDone" or self.group_status is None:
+                raise ResolveError(f"{where}: {{groupStatus: true}} is only available to a "
+                                   f"step with `trigger: allDone`")
+            return self.group_status(node)
         return self._resolve_output(ref, node, where)
 
     def _output_of(self, rec: StepRecord, comp: Component, output: str, where: str) -> Any:

@@ -7,7 +7,12 @@ wakes exactly its dependents, so a 1,000-iteration loop costs O(n), not O(n^2).
 
 Every state change is written to the metadata store *before* the engine acts on it (a step
 is recorded Running before its task is sent to a process; outputs become visible only through
-`finish_step`), so a driver killed at any instant leaves a run `resume` can continue.
+`finish_step`), so a driver killed at any instant leaves a run `resume` can continue. The
+writes of one turn of the loop (a step finishing, the steps that became ready, the next one
+starting) go out in one transaction: `flush` runs before a task is sent to a process, before
+the loop waits, and before the run record changes, and events are delivered after the commit.
+A driver killed between a step's end and that flush leaves the step `Running`, which `resume`
+runs again, exactly as if the driver had died a moment earlier.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ import uuid
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flowyard.pipelines.engine._graph import StepDeps, dependencies, topological_order
 from flowyard.pipelines.engine.cache import cache_key
@@ -47,6 +52,9 @@ from flowyard.store.records import (
     StepRecord,
     utcnow,
 )
+
+if TYPE_CHECKING:
+    from flowyard.volumes.steps import StepVolumes
 
 CANCEL_POLL = 0.5
 
@@ -96,15 +104,27 @@ class RunDriver:
         self.component_json: dict[str, dict[str, Any]] = {}
         self.component_keys: dict[str, str] = {}
         self.resolver = Resolver(run.parameters, self.nodes, self.deps)
+        self.resolver.group_status = self._group_status
         spec_parallelism = self.spec.parallelism or ctx.workers
         self.capacity = max(1, min(ctx.workers, spec_parallelism))
         self.objects_task = self._objects_task()
         self.exit_node: Node | None = None
+        self.dirty: dict[str, StepRecord] = {}
+        """Step records changed since the last flush, by id (the newest state is written)."""
+        self.new_artifacts: list[ArtifactRecord] = []
+        self.new_cache: list[CacheEntry] = []
+        self.outbox: list[RunEvent] = []
+        """Events held until the writes they report are committed."""
         self.datarefs: DataRefs | None = None
         if uses_data(self.spec):
             self.datarefs = DataRefs(ctx.metadata, ctx.objects, ctx.settings, run.id,
                                      self.artifacts, self.run_dir / "data")
             self.resolver.data = self.datarefs.artifact
+        self.volumes: StepVolumes | None = None
+        if any(step.volumes for step in self.spec.all_steps()):
+            from flowyard.volumes.steps import StepVolumes
+
+            self.volumes = StepVolumes(ctx.metadata, ctx.settings, run.id, run.namespace)
 
     # -- events and records ---------------------------------------------------------------
 
@@ -115,8 +135,35 @@ class RunDriver:
         event = RunEvent(run_id=self.run.id, kind="run" if kind == "run" else "step",
                          state=state, step_id=step_id, message=message,
                          total=len(self.nodes), done=self.done)
+        if self.dirty or self.outbox:
+            self.outbox.append(event)
+            return
         with contextlib.suppress(Exception):   # a broken progress bar must not break the run
             self.on_event(event)
+
+    def save(self, *records: StepRecord, artifacts: list[ArtifactRecord] | None = None,
+             cache: CacheEntry | None = None) -> None:
+        """Queue step writes for the next flush (the same record queued twice is written
+        once, in its newest state)."""
+        for rec in records:
+            self.dirty[rec.id] = rec
+        if artifacts:
+            self.new_artifacts.extend(artifacts)
+        if cache is not None:
+            self.new_cache.append(cache)
+
+    def flush(self) -> None:
+        """Commit the queued writes in one transaction, then deliver the events they made."""
+        if self.dirty or self.new_artifacts or self.new_cache:
+            steps, self.dirty = list(self.dirty.values()), {}
+            arts, self.new_artifacts = self.new_artifacts, []
+            caches, self.new_cache = self.new_cache, []
+            self.md.write_batch(steps, arts, caches)
+        if self.outbox and self.on_event is not None:
+            events, self.outbox = self.outbox, []
+            for event in events:
+                with contextlib.suppress(Exception):
+                    self.on_event(event)
 
     def _count(self, old: str, new: str) -> None:
         was, now = old in TERMINAL_STEP_STATES, new in TERMINAL_STEP_STATES
@@ -133,7 +180,7 @@ class RunDriver:
         elif error is not None:
             rec.error = error
         if save:
-            self.md.save_step(rec)
+            self.save(rec)
         self.emit("step", state, node.id, message or error)
 
     # -- building the graph ---------------------------------------------------------------
@@ -209,6 +256,8 @@ class RunDriver:
         if node.id in self.settled:
             return
         self.settled.add(node.id)
+        if self.volumes is not None and node.step.volumes:
+            self.volumes.release(node.id)
         if node.is_exit:
             return
         self.unsettled -= 1
@@ -239,6 +288,8 @@ class RunDriver:
         return self.nodes[name]
 
     def _gate(self, node: Node, names: set[str], consumed: set[str]) -> tuple[str, str] | None:
+        if node.step.trigger == "allDone":
+            names = names & consumed   # its `after` steps may have ended in any state
         for name in sorted(names):
             dep = self._dep_node(name, node)
             if dep.record.state in FAILED_LIKE:
@@ -306,7 +357,7 @@ class RunDriver:
         self._count(node.record.state, "Running")
         node.record.state = "Running"
         node.record.started_at = node.record.started_at or utcnow()
-        self.md.save_steps([node.record, *fresh])
+        self.save(node.record, *fresh)
         self.emit("step", "Running", node.id, f"{len(items)} iterations")
         deps_all = deps.all - deps.iterationwise
         for child in children:
@@ -351,7 +402,7 @@ class RunDriver:
 
     def _prepare(self, node: Node) -> None:
         """A node whose dependencies settled: skip, omit, serve from cache or queue it."""
-        if self.stop_state is not None and not node.is_exit:
+        if self.stop_state is not None and not _always_runs(node):
             self._terminal(node, self.stop_state, self.stop_reason)
             return
         deps = self.deps[node.step.name]
@@ -383,6 +434,11 @@ class RunDriver:
         rec.cache_key = cache_key(self._component_json(node.step.component), params, digests)
         if self.use_cache and node.step.cache and not node.is_exit and self._try_cache(node):
             return
+        if self.volumes is not None and node.step.volumes:
+            error = self.volumes.attach(node.id, node.step.volumes)
+            if error is not None:
+                self._terminal(node, "Failed", error)
+                return
         self.runnable.append(node)
 
     def _component_key(self, name: str) -> str:
@@ -410,6 +466,8 @@ class RunDriver:
     def _try_cache(self, node: Node) -> bool:
         rec = node.record
         assert rec.cache_key is not None
+        if self.new_cache:
+            self.flush()   # an entry this run just made is a hit too
         entry = self.md.cache_get(rec.cache_key)
         if entry is None:
             return False
@@ -437,7 +495,7 @@ class RunDriver:
         rec.started_at = rec.started_at or now
         rec.finished_at = now
         rec.error = None
-        self.md.finish_step(rec, copies)
+        self.save(rec, artifacts=copies)
         for art in copies:
             self.artifacts[art.id] = art
         self.emit("step", "Cached", node.id, f"cache hit (from run {entry.run_id}, "
@@ -492,8 +550,10 @@ class RunDriver:
         else:
             assert comp.container is not None
             task["container"] = comp.container.model_dump(mode="json")
+        if self.volumes is not None and node.step.volumes:
+            task["env"] = self.volumes.env(node.step.volumes)
         node.task = task
-        self.md.save_step(rec)   # recorded Running before the process exists
+        self.save(rec)   # recorded Running before the process exists (flushed below)
         message = None
         if comp.container is not None:
             message = (f"warning: image {comp.container.image!r} is not used locally; the "
@@ -506,6 +566,7 @@ class RunDriver:
         def listen(report: ProcessReport) -> None:
             events.put((node_id, attempt, report))
 
+        self.flush()
         node.rid = self.ctx.pool.submit(task, listen,
                                         key=self._component_key(node.step.component))
         self.running[node.id] = node
@@ -602,7 +663,7 @@ class RunDriver:
             if self.use_cache and node.step.cache and rec.cache_key and not node.is_exit:
                 cache = CacheEntry(key=rec.cache_key, run_id=self.run.id, step_id=node.id,
                                    outputs=rec.outputs, output_artifacts=rec.output_artifacts)
-        self.md.finish_step(rec, artifacts, cache)
+        self.save(rec, artifacts=artifacts, cache=cache)
         self.emit("step", state, node.id, error)
         self._settle(node)
 
@@ -630,7 +691,7 @@ class RunDriver:
         self._count(rec.state, "Pending")
         rec.state = "Pending"
         rec.error = error
-        self.md.save_step(rec)
+        self.save(rec)
         self.emit("step", "Pending", node.id,
                   f"retry {used + 1}/{policy.limit} in {delay:g}s: {error}")
         self._timer(time.monotonic() + delay, "retry", node.id, rec.attempt)
@@ -649,7 +710,7 @@ class RunDriver:
                 target = self.nodes.get(node_id)
                 if (target is not None and target.record.state == "Pending"
                         and target.record.attempt == attempt and target.id not in self.settled):
-                    if self.stop_state is not None and not target.is_exit:
+                    if self.stop_state is not None and not _always_runs(target):
                         self._terminal(target, self.stop_state, self.stop_reason)
                     else:
                         self.runnable.append(target)
@@ -670,25 +731,28 @@ class RunDriver:
                 self.ctx.pool.kill(node.rid)
         self.runnable.clear()
         self.blocked.clear()
+        # A group's exit step (trigger: allDone) still runs once its group has settled, as
+        # the run's exit handler does.
         pending = [n for n in self.nodes.values()
                    if n.id not in self.settled and n.id not in self.running
-                   and not (n.is_loop and n.expanded)]
+                   and not (n.is_loop and n.expanded) and not _always_runs(n)]
         for node in pending:
             self._count(node.record.state, state)
             node.record.state = state
             node.record.error = reason
             node.record.finished_at = utcnow()
         if pending:
-            self.md.save_steps([n.record for n in pending])
+            self.save(*(n.record for n in pending))
         for node in pending:
             self.emit("step", state, node.id, reason)
             self._settle(node)
-        self.ready.clear()
+        self.ready = deque(n for n in self.ready if _always_runs(n))
 
     # -- the loop -------------------------------------------------------------------------
 
     def wait(self, until: float | None) -> None:
         """Handle process reports, waiting for some until `until` (monotonic) at most."""
+        self.flush()   # nothing waits uncommitted while the driver sleeps
         while not self._drain():
             remaining = 0.5 if until is None else until - time.monotonic()
             self.ctx.pool.pump(max(0.0, remaining))   # at least one look at the pipe
@@ -744,6 +808,7 @@ class RunDriver:
         return self._close_run(state, error)
 
     def _close_run(self, state: str, error: str | None) -> RunRecord:
+        self.flush()
         outputs = self._outputs()
         self.run = self.md.update_run(self.run.id, state=state, error=error, outputs=outputs,
                                       finished_at=utcnow())
@@ -751,6 +816,8 @@ class RunDriver:
         shutil.rmtree(self.result_dir, ignore_errors=True)
         if self.datarefs is not None:
             self.datarefs.close()
+        if self.volumes is not None:
+            self.volumes.release_all()
         return self.run
 
     def _interrupted(self) -> None:
@@ -769,14 +836,19 @@ class RunDriver:
                 node.record.state, node.record.error = "Cancelled", reason
                 node.record.finished_at = utcnow()
             if killed:
-                self.md.save_steps([n.record for n in killed])
+                self.save(*(n.record for n in killed))
+            self._close_unsettled("Cancelled", reason)
             self._close_run(state, error)
             return
         try:
             self.stop("Cancelled", reason, "cancel")
             limit = time.monotonic() + 5.0
-            while self.running and time.monotonic() < limit:
-                self.wait(limit)
+            while (self.running or self.ready or self.runnable) and time.monotonic() < limit:
+                self.process_ready()   # groups' exit steps run once their groups settled
+                self.pump()
+                if self.running:
+                    self.wait(limit)
+            self._close_unsettled("Cancelled", reason)
             state, error = self._run_exit_handler(state, error)
         finally:
             self._close_run(state, error)
@@ -797,6 +869,8 @@ class RunDriver:
                 stuck = [n.id for n in self.nodes.values() if n.id not in self.settled]
                 self.stop("Omitted", f"unreachable steps (dependency cycle?): {stuck}",
                           "deadline")
+                if not self.ready:
+                    self._close_unsettled("Omitted", f"unreachable steps: {stuck}")
                 continue
             wake = min(t for t in (self.next_timer(), next_poll, deadline_at) if t is not None)
             self.wait(wake)
@@ -813,6 +887,42 @@ class RunDriver:
                     cancelled = True
                     self.stop("Cancelled", "the run was cancelled", "cancel")
         return cancelled
+
+    def _close_unsettled(self, state: str, reason: str) -> None:
+        """Close out the group exit steps that `stop` left waiting but that cannot run."""
+        left = [n for n in self.nodes.values()
+                if n.id not in self.settled and n.id not in self.running and not n.is_exit]
+        for node in left:
+            self._count(node.record.state, state)
+            node.record.state, node.record.error = state, reason
+            node.record.finished_at = utcnow()
+        self.save(*(n.record for n in left))
+        for node in left:
+            self.emit("step", state, node.id, reason)
+            self._settle(node)
+        self.ready.clear()
+
+    def _group_status(self, node: Node) -> dict[str, Any]:
+        """What {groupStatus: true} gives: the combined outcome of the steps in `after`."""
+        failed: list[Node] = []
+        cancelled = False
+        for name in node.step.after:
+            dep = self.nodes.get(name)
+            if dep is None:
+                continue
+            if dep.record.state in ("Failed", "Omitted"):
+                failed.append(dep)
+            cancelled = cancelled or dep.record.state == "Cancelled"
+        error: str | None = None
+        if failed:
+            state, first = "Failed", failed[0]
+            error = f"step {first.id!r} {first.record.state.lower()}: {first.record.error}"
+        elif cancelled:
+            state, error = "Cancelled", "the run was cancelled"
+        else:
+            state = "Succeeded"
+        return {"state": state, "run_id": self.run.id, "error": error,
+                "steps": list(node.step.after)}
 
     def _run_exit_handler(self, state: str, error: str | None) -> tuple[str, str | None]:
         node = self.exit_node
@@ -849,3 +959,8 @@ class RunDriver:
             out[name] = value
         return out
 
+
+
+def _always_runs(node: Node) -> bool:
+    """The run's exit handler and a group's exit step run even after a cancel or deadline."""
+    return node.is_exit or node.step.trigger == "allDone"

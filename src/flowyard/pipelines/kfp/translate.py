@@ -6,6 +6,12 @@ the DAGs once, carrying what a group adds to the leaf tasks inside it (loop sour
 parallelism, accumulated conditions, upstream dependencies, the values bound to the group's
 input channels), and emits one Step per leaf task. A group's outputs are followed back to the
 leaf that produces them; through a loop they become `collect: true`.
+
+An exit task (`triggerPolicy: ALL_UPSTREAM_TASKS_COMPLETED`, after its `exit-handler-N`
+group) becomes a step with `trigger: allDone` after the group's leaves, its
+`taskFinalStatus` input the group's status (`groupStatus`). When the pipeline has one exit
+handler and its group holds every other task, it is the run's exit handler (`spec.onExit`,
+`runStatus`) instead, which also runs after a cancel or the deadline.
 """
 
 from __future__ import annotations
@@ -58,6 +64,14 @@ class _Loop:
 
 
 @dataclass
+class _Exit:
+    step: Step
+    group: list[str]
+    """The leaf steps of the groups it runs after (its dependentTasks)."""
+    top_level: bool
+
+
+@dataclass
 class _Scope:
     """What the enclosing groups give a DAG's tasks."""
 
@@ -77,7 +91,7 @@ class _Translator:
         self.components: dict[str, Any] = ir.get("components") or {}
         self.executors: dict[str, Any] = (ir.get("deploymentSpec") or {}).get("executors") or {}
         self.steps: list[Step] = []
-        self.on_exit: Step | None = None
+        self.exits: list[_Exit] = []
         self.used: dict[str, Component] = {}
         self.names: dict[tuple[int, str], str] = {}
 
@@ -324,16 +338,35 @@ class _Translator:
     def exit_task(self, task: str, spec: dict[str, Any], scope: _Scope, cname: str,
                   comp: dict[str, Any]) -> None:
         if "dag" in comp or scope.loop is not None or scope.when:
-            raise self.error(task, "an exit task must be a single component at the top level")
-        if self.on_exit is not None:
-            raise self.error(task, f"a second exit handler (after {self.on_exit.name!r}); "
-                             "Flowyard runs one exit task per pipeline")
+            raise self.error(task, "an exit task must be a single component outside loops "
+                             "and conditions")
+        group: list[str] = []
+        for dep in spec.get("dependentTasks") or []:
+            group.extend(s for s in self.leaves(scope.dag, dep) if s not in group)
+        if not group:
+            raise self.error(task, "an exit task (ALL_UPSTREAM_TASKS_COMPLETED) that waits for "
+                             "no task")
         flow_name = self.flow_component(task, cname, comp)
         kinds = {p.name: p.type for p in self.used[flow_name].inputs.parameters}
         params, arts = self.bind(task, spec, scope, kinds)
-        self.on_exit = Step(name=self.step_name(scope.dag, task), component=flow_name,
-                            arguments={**params, **arts}, cache=False, retry=self.retry(task, spec),
-                            display_name=(spec.get("taskInfo") or {}).get("name"))
+        step = Step(name=self.step_name(scope.dag, task), component=flow_name,
+                    arguments={**params, **arts}, cache=False, retry=self.retry(task, spec),
+                    display_name=(spec.get("taskInfo") or {}).get("name"))
+        self.exits.append(_Exit(step, group, top_level=scope.path == "the pipeline"))
+
+    def place_exits(self) -> Step | None:
+        """Add the exit tasks to the steps; returns the run's exit handler, if one is."""
+        if len(self.exits) == 1 and self.exits[0].top_level:
+            only = self.exits[0]
+            if set(only.group) == {s.name for s in self.steps}:
+                return only.step
+        for found in self.exits:
+            step = found.step
+            arguments = {name: Ref(group_status=True) if ref.run_status else ref
+                         for name, ref in step.arguments.items()}
+            self.steps.append(step.model_copy(update={
+                "arguments": arguments, "after": found.group, "trigger": "allDone"}))
+        return None
 
     def flow_component(self, task: str, cname: str, comp: dict[str, Any]) -> str:
         flow_name = cname.removeprefix("comp-")
@@ -395,6 +428,7 @@ class _Translator:
             parameters.append(ParameterSpec(**fields))
             refs[pname] = Ref(parameter=pname)
         self.walk(_Scope(dag=root["dag"], params=refs, artifacts={}, path="the pipeline"))
+        on_exit = self.place_exits()
         outputs: dict[str, Ref] = {}
         dag_outputs = root["dag"].get("outputs") or {}
         for oname, sel in (dag_outputs.get("parameters") or {}).items():
@@ -418,7 +452,7 @@ class _Translator:
         info = self.ir.get("pipelineInfo") or {}
         name = _dns_label(name_override or str(info.get("name") or "kfp-pipeline"))
         spec = PipelineSpec(parameters=parameters, components=self.used, steps=self.steps,
-                            on_exit=self.on_exit, outputs=outputs)
+                            on_exit=on_exit, outputs=outputs)
         if info.get("description"):
             spec.description = str(info["description"])
         return Pipeline(metadata=ObjectMeta(name=name,

@@ -1,0 +1,190 @@
+"""Volumes on a live platform: resources applied over HTTP, made real by its controller;
+the CLI with --server waits for it."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+PLATFORM_TESTS = str(Path(__file__).parent.parent / "platform")
+if PLATFORM_TESTS not in sys.path:
+    sys.path.append(PLATFORM_TESTS)  # platform_helpers: start_platform, wait_for
+
+from platform_helpers import LivePlatform, start_platform, wait_for  # noqa: E402
+
+API = "/api/v1alpha1"
+pytestmark = pytest.mark.slow
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LivePlatform]:
+    platform = start_platform(tmp_path_factory.mktemp("volumes-platform") / "home", 60)
+    try:
+        yield platform
+    finally:
+        platform.stop()
+
+
+@pytest.fixture
+def cli(live: LivePlatform, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Callable[..., Result]:
+    from flowyard.cli.main import main
+
+    monkeypatch.setenv("FLOWYARD_HOME", str(tmp_path / "client-home"))  # not the platform's
+    monkeypatch.setenv("FLOWYARD_SERVER", live.url)
+    monkeypatch.setenv("FLOWYARD_TOKEN", live.token)
+
+    def invoke(*args: str) -> Result:
+        capsys.readouterr()
+        with pytest.raises(SystemExit) as info:
+            main([str(a) for a in args])
+        out, err = capsys.readouterr()
+        code = info.value.code
+        return Result(code if isinstance(code, int) else (0 if code is None else 1), out, err)
+
+    return invoke
+
+
+def _get(live: LivePlatform, plural: str, name: str) -> dict[str, Any]:
+    answer = httpx.get(f"{live.url}{API}/namespaces/default/{plural}/{name}",
+                       headers=live.headers, timeout=10)
+    answer.raise_for_status()
+    body: dict[str, Any] = answer.json()
+    return body
+
+
+def test_cli_through_the_platform(live: LivePlatform, cli: Callable[..., Result]) -> None:
+    made = cli("volume", "create", "ws", "--wait", "60")
+    assert made.code == 0, made.err
+    folder = live.home / "volumes" / "default" / "ws"
+    assert folder.is_dir() and str(folder) in made.out
+    (folder / "data.csv").write_text("a,b\n1,2\n")
+    snap = cli("volume", "snapshot", "ws", "--name", "ws-1", "--wait", "60")
+    assert snap.code == 0, snap.err
+    assert "1 files" in snap.out and "8 B new" in snap.out
+    again = cli("volume", "snapshot", "ws", "--name", "ws-2", "--wait", "60")
+    assert "0 B new" in again.out
+    restored = cli("volume", "restore", "ws-1", "ws-copy", "--wait", "60")
+    assert restored.code == 0, restored.err
+    assert (live.home / "volumes" / "default" / "ws-copy" / "data.csv").read_text() == "a,b\n1,2\n"
+    listed = cli("volume", "snapshots")
+    assert "ws-1" in listed.out and "ws-2" in listed.out
+    commit = cli("volume", "commit", "ws-1", "datasets@master")
+    assert commit.code == 2 and "not available through --server" in commit.err
+    deleted = cli("volume", "delete", "ws-copy")
+    assert deleted.code == 0, deleted.err
+    wait_for(lambda: not (live.home / "volumes" / "default" / "ws-copy").exists(), 30,
+             "the deleted volume's folder removed by the controller")
+
+
+def test_applied_resources_and_failures(live: LivePlatform, cli: Callable[..., Result]) -> None:
+    volume = {"apiVersion": "flowyard.dev/v1alpha1", "kind": "Volume",
+              "metadata": {"name": "from-nowhere", "namespace": "default"},
+              "spec": {"source": {"data": "nowhere@master:/x"}}}
+    answer = httpx.put(f"{live.url}{API}/namespaces/default/volumes/from-nowhere",
+                       json=volume, headers=live.headers, timeout=10)
+    assert answer.status_code == 201, answer.text
+    wait_for(lambda: _get(live, "volumes", "from-nowhere").get("status", {}).get("phase")
+             == "Failed", 30, "the Volume reported Failed")
+    status = _get(live, "volumes", "from-nowhere")["status"]
+    assert "nowhere" in status["message"]
+    assert not (live.home / "volumes" / "default" / "from-nowhere").exists()
+
+    failed = cli("volume", "create", "bad-source", "--from-data", "nowhere@master",
+                 "--wait", "60")
+    assert failed.code == 1 and "Volume 'bad-source' failed" in failed.err
+    gone = httpx.get(f"{live.url}{API}/namespaces/default/volumes/bad-source",
+                     headers=live.headers, timeout=10)
+    assert gone.status_code == 404                         # the CLI left nothing behind
+
+    assert cli("volume", "create", "shared-ws", "--shared", "--wait", "60").code == 0
+    snapshot = {"apiVersion": "flowyard.dev/v1alpha1", "kind": "VolumeSnapshot",
+                "metadata": {"name": "of-ghost", "namespace": "default"},
+                "spec": {"volume": "ghost"}}
+    httpx.put(f"{live.url}{API}/namespaces/default/volumesnapshots/of-ghost", json=snapshot,
+              headers=live.headers, timeout=10).raise_for_status()
+    wait_for(lambda: _get(live, "volumesnapshots", "of-ghost").get("status", {}).get("phase")
+             == "Failed", 30, "the snapshot of a missing volume reported Failed")
+    assert "Volume 'ghost' not found" in _get(live, "volumesnapshots", "of-ghost")[
+        "status"]["message"]
+
+
+def test_claims_show_in_status_and_block_delete(live: LivePlatform,
+                                                cli: Callable[..., Result]) -> None:
+    from flowyard.store.metadata import MetadataStore
+    from flowyard.volumes import attach, release
+
+    assert cli("volume", "create", "held", "--wait", "60").code == 0
+    with MetadataStore(f"sqlite:///{live.home / 'flowyard.db'}") as meta:
+        attach(meta, live.home, "default", "held", "notebook/explore")
+        wait_for(lambda: _get(live, "volumes", "held")["status"].get("attachments"), 30,
+                 "the claim mirrored into status.attachments")
+        assert _get(live, "volumes", "held")["status"]["attachments"][0]["holder"] == \
+            "notebook/explore"
+        refused = cli("volume", "delete", "held")
+        assert refused.code == 2 and "attached to notebook/explore (rw)" in refused.err
+        assert "notebook/explore(rw)" in cli("volume", "list").out
+        release(meta, "default", "held", "notebook/explore")
+    wait_for(lambda: _get(live, "volumes", "held")["status"].get("attachments") == [], 30,
+             "the release mirrored")
+    assert cli("volume", "delete", "held").code == 0
+
+
+def test_snapshot_cut_by_a_platform_crash_is_taken_after_restart(tmp_path: Path) -> None:
+    import os
+
+    from flowyard.settings import Settings
+    from flowyard.store.metadata import MetadataStore
+    from flowyard.store.objects import ObjectStore
+    from flowyard.volumes import Volumes, volume_resource
+    from flowyard.volumes.snapshots import repo_for
+
+    home = tmp_path / "home"
+    settings = Settings(home=home)
+    settings.ensure_home()
+    objects = ObjectStore.from_settings(settings)
+    with MetadataStore.from_settings(settings) as meta:
+        vols = Volumes(meta, objects, settings)
+        vols.create(volume_resource("big", "default"))
+        for i in range(12):      # 192 MiB: the snapshot takes a few seconds
+            (vols.path("default", "big") / f"c{i:02d}.bin").write_bytes(os.urandom(16 << 20))
+        vols.close()
+    platform = start_platform(home, 60)
+    try:
+        snapshot = {"apiVersion": "flowyard.dev/v1alpha1", "kind": "VolumeSnapshot",
+                    "metadata": {"name": "cut", "namespace": "default"},
+                    "spec": {"volume": "big"}}
+        httpx.put(f"{platform.url}{API}/namespaces/default/volumesnapshots/cut",
+                  json=snapshot, headers=platform.headers, timeout=10).raise_for_status()
+        wait_for(lambda: any(True for _ in objects.iter_digests()), 60,
+                 "the snapshot's first pack stored")
+        platform.kill()
+    finally:
+        platform.stop()
+    with MetadataStore.from_settings(settings) as meta:
+        body = meta.get_resource("VolumeSnapshot", "default", "cut")
+        assert (body.get("status") or {}).get("phase") != "Ready"
+        vols = Volumes(meta, objects, settings)
+        heads = {b.name: b.head for b in vols.data.list_branches(repo_for("default"))}
+        assert heads["big"] is None                      # nothing was published
+        vols.close()
+    platform = start_platform(home, 60)
+    try:
+        wait_for(lambda: _get(platform, "volumesnapshots", "cut").get("status", {}).get(
+            "phase") == "Ready", 120, "the snapshot taken after the restart")
+        assert _get(platform, "volumesnapshots", "cut")["status"]["files"] == 12
+    finally:
+        platform.stop()
