@@ -56,9 +56,10 @@ def test_gateway_proxies_to_the_graph_of_the_profile(live: LivePlatform) -> None
     assert missing.json()["error"]["message"] == \
         "InferenceGraph 'nope' not found in namespace 'team-a'"
     table = httpx.get(f"{live.url}{API}/gateway/routes", headers=as_alice).json()["items"]
-    assert [(r["prefix"], r["ready"]) for r in table] == [("/serving/team-a/echo/", True)]
-    assert httpx.get(f"{live.url}{API}/gateway/routes",
-                     headers={"Authorization": f"Bearer {bob}"}).json()["items"] == []
+    assert [(r["prefix"], r["ready"]) for r in table] == [(f"{API}/", True),
+                                                          ("/serving/team-a/echo/", True)]
+    assert [r["kind"] for r in httpx.get(f"{live.url}{API}/gateway/routes", headers={
+        "Authorization": f"Bearer {bob}"}).json()["items"]] == ["API"]
     with Client(server=live.url, token=alice) as client:
         client.delete("InferenceGraph", "echo", "team-a")
 
