@@ -87,10 +87,16 @@ def openapi_document() -> dict[str, Any]:
         "/healthz": {"get": {"summary": "liveness", "responses": {"200": _ok(any_obj)}}},
         "/readyz": {"get": {"summary": "readiness", "responses": {"200": _ok(any_obj)}}},
         f"{API}/runs": {
-            "get": _op("list runs, newest first", {"200": _ok(items)}, [
+            "get": _op("list runs, newest first; pages go on with metadata.continue (the "
+                       "pipeline snapshot is left out unless snapshot=true)",
+                       {"200": _ok({"type": "object", "properties": {
+                           "items": {"type": "array", "items": any_obj},
+                           "metadata": {"type": "object", "properties": {
+                               "continue": {"type": ["string", "null"]}}}}})}, [
                 _param("namespace", "query"), _param("pipeline", "query"),
                 _param("state", "query"), _param("limit", "query", {"type": "integer"}),
-                _param("offset", "query", {"type": "integer"})]),
+                _param("offset", "query", {"type": "integer"}), _param("continue", "query"),
+                _param("snapshot", "query", {"type": "boolean"})]),
             "post": _op("submit a run", {"201": _ok(any_obj)}, body={
                 "type": "object", "required": ["pipeline"], "properties": {
                     "pipeline": {"$ref": "#/components/schemas/Pipeline"},
@@ -120,6 +126,8 @@ def openapi_document() -> dict[str, Any]:
             {"200": {"description": "bytes"}}, [_param("artifact")])},
     })
     paths.update(_account_paths(any_obj, items))
+    paths.update(_data_paths(any_obj, items))
+    paths.update(_view_paths(any_obj))
     public = {"/healthz", "/readyz", f"{API}/login"}
     for path, item in paths.items():
         if path in public:
@@ -180,4 +188,105 @@ def _account_paths(any_obj: dict[str, Any], items: dict[str, Any]) -> dict[str, 
         },
         f"{API}/gateway/routes": {"get": _op("the gateway's routes the caller may use",
                                              {"200": _ok(items)})},
+    }
+
+
+def _data_paths(any_obj: dict[str, Any], items: dict[str, Any]) -> dict[str, Any]:
+    """Versioned data per profile (data_api.py) and serving statistics (serving_stats.py)."""
+    ns = _param("namespace")
+    repo = [ns, _param("repo")]
+    ref = _param("ref", "query")
+    path = _param("path", "query")
+    base = f"{API}/namespaces/{{namespace}}/data/repos"
+    item = f"{base}/{{repo}}"
+    name_body = {"type": "object", "required": ["name"], "properties": {
+        "name": {"type": "string"}, "description": {"type": "string"}}}
+    graph = {"type": "object", "required": ["root", "nodes", "edges"], "properties": {
+        "root": {"type": "string"},
+        "nodes": {"type": "array", "items": {"type": "object", "required": ["id", "type"],
+                                             "properties": {"id": {"type": "string"},
+                                                            "type": {"enum": ["commit",
+                                                                              "run"]}}}},
+        "edges": {"type": "array", "items": {"type": "object",
+                                             "required": ["from", "to", "type"],
+                                             "properties": {
+                                                 "from": {"type": "string"},
+                                                 "to": {"type": "string"},
+                                                 "type": {"enum": ["provenance", "wrote",
+                                                                   "read"]}}}}}}
+    upload = _op("put the body as the file `path` on `branch`, or a tar "
+                 "(Content-Type: application/x-tar) as files under `path`; one commit",
+                 {"201": _ok(any_obj)}, [*repo, _param("branch", "query"), path,
+                                         _param("message", "query"),
+                                         _param("sync", "query", {"type": "boolean"})])
+    upload["requestBody"] = {"required": True, "content": {
+        "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+        "application/x-tar": {"schema": {"type": "string", "format": "binary"}}}}
+    return {
+        base: {"get": _op("the profile's data repos", {"200": _ok(items)}, [ns]),
+               "post": _op("create a data repo (names are unique across profiles)",
+                           {"201": _ok(any_obj)}, [ns], name_body)},
+        item: {"get": _op("a data repo", {"200": _ok(any_obj)}, repo),
+               "delete": _op("delete a data repo", {"200": _ok(any_obj)},
+                             [*repo, _param("force", "query", {"type": "boolean"})])},
+        f"{item}/branches": {
+            "get": _op("a repo's branches", {"200": _ok(items)}, repo),
+            "post": _op("create a branch, empty or at `head` (a ref)", {"201": _ok(any_obj)},
+                        repo, {"type": "object", "required": ["name"], "properties": {
+                            "name": {"type": "string"},
+                            "head": {"type": ["string", "null"]}}})},
+        f"{item}/branches/{{branch}}": {"delete": _op(
+            "delete a branch", {"200": _ok(any_obj)}, [*repo, _param("branch")])},
+        f"{item}/commits": {"get": _op(
+            "commits from `ref` (default master) back through first parents, newest first",
+            {"200": _ok(items)}, [*repo, ref, _param("limit", "query", {"type": "integer"})])},
+        f"{item}/commits/{{ref}}": {"get": _op(
+            "one commit (a branch, a commit id or prefix, e.g. master^)",
+            {"200": _ok(any_obj)}, [*repo, _param("ref")])},
+        f"{item}/files": {"get": _op(
+            "files and folders at `path` of `ref`", {"200": _ok(items)},
+            [*repo, ref, path, _param("recursive", "query", {"type": "boolean"})])},
+        f"{item}/content": {
+            "get": _op("a file's bytes (streamed), or a file or folder as a tar with "
+                       "format=tar", {"200": {"description": "bytes or a tar"}},
+                       [*repo, ref, path, _param("format", "query",
+                                                 {"enum": ["raw", "tar"]})]),
+            "put": upload},
+        f"{item}/diff": {"get": _op(
+            "files added, removed and modified from `old` to `new` (refs), under `path`",
+            {"200": _ok(items)},
+            [*repo, _param("old", "query", required=True),
+             _param("new", "query", required=True), path])},
+        f"{item}/lineage": {"get": _op(
+            "provenance (up) and subvenance (down) of `ref` as a graph of commits and runs",
+            {"200": _ok(graph)},
+            [*repo, ref, _param("direction", "query", {"enum": ["up", "down", "both"]}),
+             _param("transitive", "query", {"type": "boolean"})])},
+        f"{API}/namespaces/{{namespace}}/inferencegraphs/{{name}}/stats": {"get": _op(
+            "statistics of a running InferenceGraph: requests, rate, latency, traffic split, "
+            "router arms", {"200": _ok(any_obj)}, [ns, _param("name")])},
+    }
+
+
+def _view_paths(any_obj: dict[str, Any]) -> dict[str, Any]:
+    """The dashboard's read views (views.py)."""
+    graph = {"type": "object", "required": ["nodes", "edges"], "properties": {
+        "nodes": {"type": "array", "items": any_obj},
+        "edges": {"type": "array", "items": any_obj}}}
+    return {
+        f"{API}/runs/{{run}}/graph": {"get": _op(
+            "the step graph of a run's pipeline: nodes (steps) and edges (data or order)",
+            {"200": _ok(graph)}, [_param("run")])},
+        f"{API}/namespaces/{{namespace}}/pipelines/{{name}}/graph": {"get": _op(
+            "the step graph of a stored Pipeline", {"200": _ok(graph)},
+            [_param("namespace"), _param("name")])},
+        f"{API}/metrics": {"get": _op(
+            "scalar metrics (Metrics artifacts) of a pipeline's recent runs, newest first",
+            {"200": _ok(any_obj)},
+            [_param("pipeline", "query", required=True), _param("namespace", "query"),
+             _param("limit", "query", {"type": "integer", "minimum": 1, "maximum": 200})])},
+        f"{API}/artifacts/{{artifact}}/preview": {"get": _op(
+            "a file artifact for display: HTML as text/html, images as themselves, else "
+            "text; always under a sandbox Content-Security-Policy",
+            {"200": {"description": "bytes"}}, [_param("artifact")])},
     }

@@ -155,6 +155,14 @@ def build_routes(dp: DataPlane, *, max_request_bytes: int) -> list[BaseRoute]:
         text = generate_latest(dp.engine.metrics.registry)
         return Response(text, 200, media_type=CONTENT_TYPE_LATEST)
 
+    from flowyard.serving.stats import StatsBook
+
+    book = StatsBook(dp.engine)
+
+    async def stats(request: Request) -> Response:
+        """Requests, rate, latency, traffic split and router arms as JSON (serving/stats.py)."""
+        return json_response(book.document())
+
     g = _guard
     model = "/v2/models/{model}"
     versioned = "/v2/models/{model}/versions/{version}"
@@ -174,4 +182,5 @@ def build_routes(dp: DataPlane, *, max_request_bytes: int) -> list[BaseRoute]:
         Route("/health/ping", g(seldon_ping), methods=["GET"]),
         Route("/health/status", g(ready), methods=["GET"]),
         Route("/metrics", g(metrics), methods=["GET"]),
+        Route("/stats", g(stats), methods=["GET"]),
     ]
