@@ -1,7 +1,9 @@
-"""One real Jupyter server per module, spawned from a Notebook resource."""
+"""One real Jupyter server per module, spawned from a Notebook resource; the platform's
+test helpers (tests/platform) for the end-to-end tests."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -9,6 +11,10 @@ import pytest
 from notebook_helpers import make_notebook
 
 from flowyard.notebooks.spawner import NotebookServer, Spawner
+
+PLATFORM_TESTS = str(Path(__file__).parent.parent / "platform")
+if PLATFORM_TESTS not in sys.path:
+    sys.path.append(PLATFORM_TESTS)  # platform_helpers: start_platform, wait_for
 
 
 @pytest.fixture(scope="module")

@@ -66,3 +66,27 @@ def execute(server: NotebookServer, code: str) -> str:
     finally:
         ws.close()
         requests.delete(f"{server.url}api/kernels/{kid}", headers=auth(server), timeout=10)
+
+
+def execute_on(base: str, code: str, headers: dict[str, str]) -> str:
+    """Like `execute`, against any Jupyter base URL (the gateway's) with the given headers."""
+    kernel = requests.post(f"{base}api/kernels", json={"name": "python3"}, headers=headers,
+                           timeout=60)
+    assert kernel.status_code == 201, kernel.text
+    kid = kernel.json()["id"]
+    ws = websocket.create_connection(
+        f"ws://{base[len('http://'):]}api/kernels/{kid}/channels",
+        header=[f"{k}: {v}" for k, v in headers.items()], timeout=60)
+    try:
+        msg_id = send_execute(ws, code)
+        while True:
+            msg = json.loads(ws.recv())
+            if msg["parent_header"].get("msg_id") != msg_id:
+                continue
+            if msg["msg_type"] == "execute_result":
+                return str(msg["content"]["data"]["text/plain"])
+            if msg["msg_type"] == "error":
+                raise AssertionError(msg["content"])
+    finally:
+        ws.close()
+        requests.delete(f"{base}api/kernels/{kid}", headers=headers, timeout=10)

@@ -28,6 +28,9 @@ def _die_with_parent() -> None:
         pass  # not Linux: children may outlive a crashed platform
 
 
+die_with_parent = _die_with_parent  # public, for spawners that build their own Popen
+
+
 def spawn(args: Sequence[str], *, log: Path, env: Mapping[str, str]) -> subprocess.Popen[bytes]:
     """Start `python args...` with output appended to `log`, dying with this process."""
     log.parent.mkdir(parents=True, exist_ok=True)

@@ -19,9 +19,9 @@ from __future__ import annotations
 import re
 from typing import ClassVar
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 
-from flowyard.notebooks.environments import CATALOG, available
+from flowyard.notebooks.environments import available, catalog
 from flowyard.resources.base import DNS1123_LABEL, FlowModel, Resource
 from flowyard.resources.pipeline import Duration
 
@@ -84,8 +84,11 @@ class NotebookSpec(FlowModel):
 
     @field_validator("environment")
     @classmethod
-    def _known(cls, value: str) -> str:
-        if value not in CATALOG:
+    def _known(cls, value: str, info: ValidationInfo) -> str:
+        # A stored notebook was checked by the platform against *its* catalog, which may
+        # have entries (FLOWYARD_NOTEBOOK_ENVIRONMENTS) this process does not know.
+        stored = isinstance(info.context, dict) and info.context.get("stored")
+        if value not in catalog() and not stored:
             raise ValueError(
                 f"unknown notebook environment {value!r}; available: {', '.join(available())}"
             )
