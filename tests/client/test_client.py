@@ -202,6 +202,7 @@ def test_public_api_is_pinned() -> None:
         "apply", "get", "list", "delete",
         "run", "runs", "get_run", "steps", "retry", "resume", "cancel", "logs",
         "artifacts", "artifact", "read_artifact", "download_artifact",
+        "notebooks", "data",
     }
 
 

@@ -289,3 +289,58 @@ def test_throttle_forgets_old_failures_and_bounds_its_memory() -> None:
     assert throttle.delay("user:49") == 1
     throttle.failures["user:49"] = (5, time.monotonic() - 61)
     assert throttle.delay("user:49") == 0
+
+
+def test_token_lookups_are_cached_briefly(flowyard_home: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """A valid token is looked up once per TOKEN_CACHE_SECONDS; a token removed behind the
+    platform's back (another process) stops working when that time is up, and revoking
+    through the platform takes effect at once."""
+    from flowyard.platform import auth as auth_module
+    from flowyard.platform.auth import Auth
+    from flowyard.settings import Settings
+    from flowyard.store.metadata import MetadataStore
+
+    store = MetadataStore.from_settings(Settings(home=flowyard_home))
+    platform_auth, elsewhere = Auth(store), Auth(store)
+    platform_auth.create_user("erin")
+    token = platform_auth.create_token("erin")
+    assert platform_auth.cached_token(token) is None
+    who = platform_auth.authenticate_token(token)
+    assert who is not None and platform_auth.cached_token(token) == who
+    token_id = token.removeprefix("fy_").split("_", 1)[0]
+    elsewhere.revoke_token(who, token_id)          # another process: this cache does not know
+    assert platform_auth.authenticate_token(token) == who
+    assert elsewhere.authenticate_token(token) is None
+    clock = time.monotonic() + auth_module.TOKEN_CACHE_SECONDS + 0.1
+    monkeypatch.setattr(auth_module.time, "monotonic", lambda: clock)
+    assert platform_auth.authenticate_token(token) is None     # expired: the store says no
+    second = platform_auth.create_token("erin")
+    assert platform_auth.authenticate_token(second) is not None
+    platform_auth.revoke_token(who, second.removeprefix("fy_").split("_", 1)[0])
+    assert platform_auth.authenticate_token(second) is None    # revoked here: at once
+
+
+async def test_notebook_paths_take_a_same_origin_check_instead_of_our_csrf_token(
+        site: Site) -> None:
+    """JupyterLab sends its own XSRF header, not ours: cookie requests that change state
+    under /notebook/ pass when Origin or Referer is this site, and are refused otherwise."""
+    await site.user("nina", "pw-nina-1", profile="team-n")
+    async with site.client() as browser:
+        csrf = _csrf((await browser.get("/login")).text)
+        await browser.post("/login", data={"user": "nina", "password": "pw-nina-1",
+                                           "csrf": csrf})
+        url = "/notebook/team-n/lab/api/kernels"
+        for headers in ({}, {"Origin": "http://evil.test"},
+                        {"Referer": "http://evil.test/x"}, {"Origin": "null"}):
+            refused = await browser.post(url, headers=headers)
+            assert refused.status_code == 403, headers
+            assert "CSRF" in refused.json()["error"]["message"]
+        for headers in ({"Origin": "http://flowyard.test"},
+                        {"Referer": "http://flowyard.test/notebook/team-n/lab/lab"}):
+            passed = await browser.post(url, headers=headers)
+            assert passed.status_code == 404, (headers, passed.text)  # no such notebook
+        # elsewhere the session's token stays the only way
+        api = await browser.put(f"{NS}/team-n/pipelines/p", json=pipeline("p"),
+                                headers={"Origin": "http://flowyard.test"})
+        assert api.status_code == 403

@@ -15,12 +15,14 @@ from typing import Annotated
 import typer
 
 from flowyard import __version__
+from flowyard.cli import account as account_cmd
 from flowyard.cli import apply as apply_cmd
 from flowyard.cli import compile as compile_cmd
 from flowyard.cli import data as data_cmd
 from flowyard.cli import deploy as deploy_cmd
 from flowyard.cli import env as env_cmd
 from flowyard.cli import login as login_cmd
+from flowyard.cli import notebook as notebook_cmd
 from flowyard.cli import param as param_cmd
 from flowyard.cli import predict as predict_cmd
 from flowyard.cli import profile as profile_cmd
@@ -30,6 +32,7 @@ from flowyard.cli import runs as runs_cmd
 from flowyard.cli import serve as serve_cmd
 from flowyard.cli import up as up_cmd
 from flowyard.cli import validate as validate_cmd
+from flowyard.cli import volume as volume_cmd
 from flowyard.errors import FlowyardError
 
 ISSUES_URL = "https://github.com/flowyard/flowyard/issues"
@@ -84,6 +87,7 @@ def build_app() -> typer.Typer:
     app.command("validate")(validate_cmd.validate_command)
     app.add_typer(runs_cmd.app, name="runs")
     app.add_typer(data_cmd.app, name="data")
+    app.add_typer(volume_cmd.app, name="volume")
     app.command("serve")(serve_cmd.serve_command)
     app.command("predict")(predict_cmd.predict_command)
     app.add_typer(env_cmd.app, name="env")
@@ -98,6 +102,9 @@ def build_app() -> typer.Typer:
     app.command("status")(up_cmd.status_command)
     app.command("login")(login_cmd.login_command)
     app.add_typer(profile_cmd.app, name="profile")
+    app.add_typer(account_cmd.user_app, name="user")
+    app.add_typer(account_cmd.token_app, name="token")
+    app.add_typer(notebook_cmd.app, name="notebook")
     app.command("apply")(apply_cmd.apply_command)
     app.command("delete")(apply_cmd.delete_command)
     app.command("get")(apply_cmd.get_command)

@@ -19,7 +19,9 @@ from flowyard.client.views import TERMINAL_RUN_STATES, ArtifactInfo, Run, RunSte
 from flowyard.errors import ConfigError, FlowyardError, InvalidInput, NotFound
 
 if TYPE_CHECKING:
+    from flowyard.client.notebooks import Notebooks
     from flowyard.client.transport import Transport
+    from flowyard.data import DataStore
     from flowyard.pipelines.engine import RunEvent
     from flowyard.resources.base import Resource
     from flowyard.resources.pipeline import Pipeline
@@ -176,6 +178,26 @@ class Client:
         files.resource_class(kind)
         self.transport.delete_resource(kind, namespace or self.settings.namespace, name)
 
+    # versioned data ------------------------------------------------------------------------
+    @property
+    def data(self) -> DataStore:
+        """Data repos of the settings' namespace: the embedded `DataStore`, or the same
+        methods over HTTP (`HttpData`) with a server. Closing it leaves this client open."""
+        remote = getattr(self.transport, "data", None)  # HttpTransport.data(namespace)
+        if remote is not None:
+            return remote(self.settings.namespace)  # type: ignore[no-any-return]
+        from flowyard.data import DataStore
+
+        return DataStore.from_settings(self.settings)
+
+    # notebooks (on a platform) ------------------------------------------------------------
+    @property
+    def notebooks(self) -> Notebooks:
+        """Create, list, open, stop, start, restart and delete notebooks (needs a server)."""
+        from flowyard.client.notebooks import Notebooks
+
+        return Notebooks(self)
+
     # runs ---------------------------------------------------------------------------------
     def run(
         self,
@@ -199,6 +221,8 @@ class Client:
         # Checked and converted here too, so that text values ("0.3") work on any transport
         # and a bad name fails before anything is recorded.
         params = validate_parameters(pipeline, parameters or {})
+        if namespace is None and "namespace" not in pipeline.metadata.model_fields_set:
+            namespace = self.settings.namespace  # FLOWYARD_NAMESPACE, as `apply` does
         record = self.transport.submit(
             pipeline, params, cache=cache, namespace=namespace, labels=labels
         )

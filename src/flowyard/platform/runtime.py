@@ -9,8 +9,10 @@ from typing import TYPE_CHECKING
 
 from flowyard.client.embedded import EmbeddedTransport
 from flowyard.platform.controllers.data import DataController
+from flowyard.platform.controllers.notebooks import NotebookController
 from flowyard.platform.controllers.runs import RunController
 from flowyard.platform.controllers.serving import ServingController
+from flowyard.platform.controllers.volumes import VolumeController
 
 if TYPE_CHECKING:
     from flowyard.platform.auth import Auth
@@ -31,6 +33,8 @@ class Platform:
         self.runs = RunController(self)
         self.serving = ServingController(self)
         self.data = DataController(self)
+        self.notebooks = NotebookController(self)
+        self.volumes = VolumeController(self)
         self.controllers = controllers
         self._task: asyncio.Task[None] | None = None
         self._auth: Auth | None = None
@@ -60,7 +64,9 @@ class Platform:
     async def _loop(self) -> None:
         while True:
             for name, step in (("serving", self.serving.reconcile),
-                               ("data", self.data.reconcile)):
+                               ("data", self.data.reconcile),
+                               ("notebooks", self.notebooks.reconcile),
+                               ("volumes", self.volumes.reconcile)):
                 try:
                     await step()
                 except Exception:  # a controller bug must not stop the others
@@ -77,4 +83,6 @@ class Platform:
         self.runs.shutdown()
         await self.serving.shutdown()
         await self.data.shutdown()
+        await self.notebooks.shutdown()
+        await self.volumes.shutdown()
         self.transport.close()

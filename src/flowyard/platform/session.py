@@ -15,7 +15,7 @@ import os
 import secrets
 import time
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from starlette.requests import Request
@@ -35,6 +35,7 @@ COOKIE = "flowyard_session"
 CSRF_COOKIE = "flowyard_csrf"
 MAX_AGE = 12 * 3600
 UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+NOTEBOOK_PATHS = "/notebook/"
 PUBLIC = frozenset({"/", "/login", "/logout", f"{API}/login"})
 
 
@@ -124,7 +125,12 @@ class Sessions:
         who = await blocking(self.p.auth.lookup, str(data["u"]))
         if who is not None and scope.get("method") in UNSAFE:
             sent = _header(scope, b"x-csrf-token")
-            if not sent or not secrets.compare_digest(sent, str(data["c"])):
+            if sent and secrets.compare_digest(sent, str(data["c"])):
+                return who
+            # JupyterLab cannot send our token (it sends its own X-XSRFToken, which Jupyter
+            # ignores behind the gateway's token): for notebook paths, the request's origin
+            # must be this very site, the header check OWASP recommends beside tokens.
+            if not (scope["path"].startswith(NOTEBOOK_PATHS) and _same_origin(scope)):
                 raise Forbidden(f"{scope['path']}: missing or wrong CSRF token",
                                 hint="send the X-CSRF-Token header of the login session")
         return who
@@ -139,10 +145,9 @@ class Sessions:
         data = self.read(request.scope)
         if data is None:
             return RedirectResponse("/login", status_code=303)
-        user = html.escape(str(data["u"]))
-        return HTMLResponse(_page("Flowyard", f"""<p>Logged in as <b>{user}</b>.</p>
-<form method="post" action="/logout"><input type="hidden" name="csrf" value="{
-html.escape(str(data["c"]))}"><button>Log out</button></form>"""))
+        from flowyard.platform.dashboard import shell
+
+        return shell(str(data["u"]), str(data["c"]))  # the dashboard (docs/dashboard.md)
 
     async def login_form(self, request: Request) -> Response:
         token = request.query_params.get("token")
@@ -219,11 +224,31 @@ required></label>
         return who
 
 
+_LOGO = ('<svg viewBox="0 0 32 32" width="28" height="28" aria-hidden="true"><rect width="32" '
+         'height="32" rx="8" fill="#2563eb"/><path d="M9 10h14M9 16h9M9 22h5" stroke="#fff" '
+         'stroke-width="3" stroke-linecap="round"/><circle cx="23" cy="22" r="3" '
+         'fill="#93c5fd"/></svg>')
+# The login page matches the dashboard's look with a few inline rules (and no script).
+_STYLE = """body{font:14px system-ui,-apple-system,"Segoe UI",Roboto,Arial,sans-serif;margin:0;
+color:#1b2330;background:#f5f7fa;min-height:100vh;display:flex;align-items:center;
+justify-content:center}main{background:#fff;border:1px solid #e3e8ef;border-radius:12px;
+box-shadow:0 4px 18px rgba(16,24,40,.06);padding:30px 34px;width:23rem}.brand{display:flex;
+gap:10px;align-items:center;font-weight:700;font-size:18px;margin-bottom:20px}h1{font-size:
+17px;margin:0 0 14px}label{display:block;margin:12px 0;font-weight:600;font-size:13px;
+color:#475569}input{display:block;box-sizing:border-box;width:100%;margin-top:6px;padding:8px
+10px;border:1px solid #cfd6e0;border-radius:7px;font:inherit;color:inherit}input:focus{outline:
+2px solid #e8f0fe;border-color:#2563eb}button{margin-top:10px;width:100%;padding:9px;border:0;
+border-radius:7px;background:#2563eb;color:#fff;font:inherit;font-weight:600;cursor:pointer}
+button:hover{background:#1d4ed8}.error{color:#8f1d1d;background:#fdecec;border:1px solid
+#f6c4c4;padding:8px 10px;border-radius:7px}"""
+
+
 def _page(title: str, body: str) -> str:
     return f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
-<title>{html.escape(title)}</title><style>body{{font-family:sans-serif;max-width:24rem;
-margin:4rem auto}}label{{display:block;margin:.5rem 0}}.error{{color:#b00}}</style></head>
-<body><h1>{html.escape(title)}</h1>{body}</body></html>"""
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{html.escape(title)}</title><style>{_STYLE}</style></head>
+<body><main><div class="brand">{_LOGO}<span>Flowyard</span></div>
+<h1>{html.escape(title)}</h1>{body}</main></body></html>"""
 
 
 def _cookies(scope: Scope) -> dict[str, str]:
@@ -231,6 +256,15 @@ def _cookies(scope: Scope) -> dict[str, str]:
 
     raw = _header(scope, b"cookie")
     return cookie_parser(raw) if raw else {}
+
+
+def _same_origin(scope: Scope) -> bool:
+    """Origin (else Referer) names the host the request was sent to; absent both: no."""
+    host = _header(scope, b"host")
+    source = _header(scope, b"origin") or _header(scope, b"referer")
+    if not host or not source or source == "null":
+        return False
+    return urlsplit(source).netloc == host
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
