@@ -1,14 +1,17 @@
-"""Fixtures for rendering tests: a project folder written from dicts, and the CRD schemas."""
+"""Fixtures for rendering tests: a project folder written from dicts, the CRD schemas, and a
+fake cluster (moto S3 on loopback, a SQLite database) for running in-image steps."""
 
 from __future__ import annotations
 
+import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from kube_pods import BUCKET
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -57,3 +60,30 @@ def make_project(tmp_path: Path) -> Callable[..., Path]:
         return project_file
 
     return make
+
+
+@pytest.fixture(scope="module")
+def s3_endpoint() -> Iterator[str]:
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def cluster(s3_endpoint: str, tmp_path: Path) -> dict[str, Any]:
+    """The Secrets an operator created, and an empty bucket."""
+    import boto3
+    import requests  # type: ignore[import-untyped]
+
+    requests.post(f"http://{s3_endpoint}/moto-api/reset", timeout=10).raise_for_status()
+    boto3.client("s3", endpoint_url=f"http://{s3_endpoint}", region_name="us-east-1",
+                 aws_access_key_id="testing", aws_secret_access_key="testing",
+                 ).create_bucket(Bucket=BUCKET)
+    return {"secrets": {
+        "flowyard-database": {"url": f"sqlite:///{tmp_path / 'platform.db'}"},
+        "s3-credentials": {"accessKey": "testing", "secretKey": "testing"}}}

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
+from flowyard.kube.errors import Unsupported
 from flowyard.kube.project import load_project
 from flowyard.kube.render import Rendered, render_project, write_folder
 from flowyard.kube.validate import read_folder, validate_manifests
@@ -226,7 +227,26 @@ def test_data_pipeline_fans_out_over_datums(schemas: Path,
     process = next(t for t in wf["spec"]["templates"] if t["name"] == "process-datum")
     assert process["retryStrategy"]["limit"] == "1"
     assert process["activeDeadlineSeconds"] == 30
-    assert any("datum step is not implemented yet" in w for w in rendered.warnings)
+    assert process["outputs"]["parameters"][0]["name"] == "result"
+    assert tasks["commit"]["arguments"]["parameters"][0]["value"] == (
+        "{{tasks.process.outputs.parameters.result}}")
+    assert wf["spec"]["onExit"] == "finish"
+    env = {e["name"]: e for e in process["container"]["env"]}
+    assert env["FLOWYARD_OBJECT_STORE_URL"]["value"] == "s3://art/flowyard"
+    assert env["FLOWYARD_S3_ENDPOINT_URL"]["value"] == "http://minio:9000"
+    assert env["FLOWYARD_DATABASE_URL"]["valueFrom"]["secretKeyRef"] == {
+        "name": "flowyard-database", "key": "url"}
+    assert env["AWS_ACCESS_KEY_ID"]["valueFrom"]["secretKeyRef"]["name"] == "s3"
+    assert "--job" in process["container"]["args"]
+    assert not any("not implemented" in w for w in rendered.warnings)
+
+
+def test_data_pipeline_needs_an_artifact_repository(make_project: Callable[..., Path]) -> None:
+    bare = {"context": "kind-test", "namespace": "ml"}
+    project = make_project([DATA], environments={"staging": bare})
+    with pytest.raises(Unsupported, match=r"DataPipeline 'edges' at .*00\.yaml:\d+: a "
+                       r"DataPipeline without an artifactRepository .* 'staging'"):
+        _render(project, "staging")
 
 
 @pytest.mark.parametrize("env", ["staging", "seldon"])

@@ -14,6 +14,7 @@ import json
 import math
 from typing import Any
 
+from flowyard.errors import InvalidInput
 from flowyard.kube.context import ARTIFACT_REPOSITORIES, Manifest, RenderContext
 from flowyard.kube.names import dns_label
 from flowyard.resources.pipeline import (
@@ -35,6 +36,12 @@ INPUTS = "/tmp/flowyard-input"
 OUTPUT_ARTIFACTS = "/tmp/flowyard-artifact"
 OUTPUT_PARAMETERS = "/tmp/flowyard-param"
 MEMO_MAX_AGE = "87600h"  # local results never expire; ten years is Argo's "never"
+DATA_STEP = "flowyard.kube.data_step"
+FETCH_TEMPLATE = "fetch-data"
+COMMIT_TEMPLATE = "commit-data"
+FETCHED = "/tmp/flowyard-data"
+FETCHED_COMMIT = "/tmp/flowyard-data-commit"
+TO_COMMIT = "/tmp/flowyard-data-out"
 
 
 def param_text(value: Any) -> str:
@@ -60,13 +67,33 @@ class _Builder:
                     hint="rename one step so the names differ in lower-case letters and digits")
             self.tasks[step.name] = task
         self.uses_artifacts = False
+        self.claims: dict[str, str] = {}
+        """Pod volume name -> claim of the Volumes steps attach (spec.volumes)."""
         self.extra_templates: list[dict[str, Any]] = []
         self.not_memoized: list[str] = []
+        self.fetches: dict[str, str] = {}
+        """Data ref as written -> its fetch task: one per distinct ref, so the run reads
+        each ref at one commit however many steps name it."""
+        for step in pipeline.spec.all_steps():
+            for ref in step.arguments.values():
+                if ref.data is not None and ref.data not in self.fetches:
+                    self.fetches[ref.data] = self.fetch_name(ref.data)
+        self.commits: list[dict[str, Any]] = []
 
     # --- helpers --------------------------------------------------------------------------
 
     def fail(self, feature: str, where: str, hint: str | None = None) -> Exception:
         return self.ctx.unsupported(feature, f"Pipeline {self.name!r}", where, hint)
+
+    def fetch_name(self, ref: str) -> str:
+        repo = ref.split("@", 1)[0].split(":", 1)[0]
+        base = dns_label(f"fetch-{repo}")[:50].rstrip("-")
+        name, n = base, 1
+        taken = set(self.tasks.values()) | set(self.fetches.values())
+        while name in taken:
+            n += 1
+            name = f"{base}-{n}"
+        return name
 
     def where(self, step: Step) -> str:
         if self.spec.on_exit is step:
@@ -90,6 +117,8 @@ class _Builder:
             # and Error, and the error text is not available as one string.
             return ('{"state": "{{workflow.status}}", "run_id": "{{workflow.name}}", '
                     '"error": null}')
+        if kind == "group_status":
+            return self.group_status(step)
         assert ref.step is not None
         if step is self.spec.on_exit:
             raise self.fail(f"an exit handler reading step outputs ({what})",
@@ -106,7 +135,7 @@ class _Builder:
             producer = next(s for s in self.spec.all_steps() if s.name == ref.step)
             out = self.component(producer).outputs.parameter(ref.output or "")
             return out.type.value if out else None
-        if ref.kind == "run_status":
+        if ref.kind in ("run_status", "group_status"):
             return "dict"
         return None
 
@@ -155,17 +184,21 @@ class _Builder:
         deps: set[str] = set(step.after)
         params: list[dict[str, Any]] = []
         artifacts: list[dict[str, Any]] = []
-        if step.outputs_to:
-            # Silently dropping the commit would break lineage on the cluster.
-            raise self.fail("committing outputs into a data repo (outputsTo)",
-                            f"{self.where(step)}.outputsTo",
-                            hint="write the model as a step output and put it into the repo "
-                                 "with `flowyard data put` after the run")
+        fetched: set[str] = set()
         for name, ref in step.arguments.items():
             where = f"{self.where(step)}.arguments.{name}"
             if ref.kind == "step" and ref.step:
                 deps.add(ref.step)
             if comp.inputs.artifact(name) is not None:
+                if ref.data is not None:
+                    if step is self.spec.on_exit:
+                        raise self.fail("an exit handler reading a data ref", where,
+                                        hint="Argo's onExit cannot see task outputs")
+                    fetch = self.fetches[ref.data]
+                    fetched.add(fetch)
+                    artifacts.append({"name": name,
+                                      "from": f"{{{{tasks.{fetch}.outputs.artifacts.data}}}}"})
+                    continue
                 if ref.kind != "step":
                     raise self.fail(f"an artifact input given as {ref.kind}", where,
                                     hint="on Kubernetes artifacts come from step outputs")
@@ -202,11 +235,101 @@ class _Builder:
                 if ref.kind == "step" and ref.step:
                     deps.add(ref.step)
             task["when"] = self.when(step.when, step)
-        if deps and step is not self.spec.on_exit:
-            task["dependencies"] = sorted(self.tasks[d] for d in deps)
+        if deps and step.trigger == "allDone":
+            task["depends"] = " && ".join([self.depends_all_done(step, deps), *sorted(fetched)])
+        elif (deps or fetched) and step is not self.spec.on_exit:
+            task["dependencies"] = sorted(self.tasks[d] for d in deps) + sorted(fetched)
+        if step.outputs_to:
+            self.commit_tasks(step)
         if step.for_each is not None and step.parallelism is not None:
             return self.limited_loop(step, task)
         return task
+
+    def commit_tasks(self, step: Step) -> None:
+        """One task per `outputsTo` entry, run only when the producing step succeeded
+        (validate_pipeline already refused looped steps and names that are no artifact)."""
+        where = f"{self.where(step)}.outputsTo"
+        if step is self.spec.on_exit:
+            raise self.fail("an exit handler committing outputs (outputsTo)", where,
+                            hint="Argo's onExit cannot see task outputs")
+        producer = self.tasks[step.name]
+        # Every data commit the run reads, not only those read before this step: the fetch
+        # tasks run first, so on Argo the whole set is known when any step commits.
+        provenance = ",".join(f"{{{{tasks.{t}.outputs.parameters.commit}}}}"
+                              for t in sorted(set(self.fetches.values())))
+        for output, target in sorted(step.outputs_to.items()):
+            name = dns_label(f"{producer}-commit-{output}")
+            if name in self.tasks.values() or name in self.fetches.values():
+                raise self.fail(f"a task named {name!r} next to the commit of "
+                                f"{step.name}.{output}", where, hint="rename that step")
+            self.commits.append({
+                "name": name, "template": COMMIT_TEMPLATE,
+                "depends": " && ".join([f"{producer}.Succeeded",
+                                        *sorted(set(self.fetches.values()))]),
+                "arguments": {
+                    "parameters": [
+                        {"name": "target", "value": target},
+                        {"name": "step", "value": step.name},
+                        {"name": "artifact", "value": output},
+                        {"name": "provenance", "value": provenance}],
+                    "artifacts": [{
+                        "name": "data",
+                        "from": f"{{{{tasks.{producer}.outputs.artifacts.{output}}}}}"}]}})
+
+    def data_templates(self) -> list[dict[str, Any]]:
+        """The fetch and commit templates (`python -m flowyard.kube.data_step`)."""
+        from flowyard.kube.platform import store_container
+
+        out: list[dict[str, Any]] = []
+        if self.fetches:
+            out.append({
+                "name": FETCH_TEMPLATE,
+                "inputs": {"parameters": [{"name": "ref"}]},
+                "container": store_container(self.ctx, DATA_STEP, [
+                    "fetch", "{{inputs.parameters.ref}}", FETCHED,
+                    "--commit-out", FETCHED_COMMIT]),
+                "outputs": {
+                    "parameters": [{"name": "commit", "valueFrom": {"path": FETCHED_COMMIT}}],
+                    "artifacts": [{"name": "data", "path": FETCHED}]}})
+        if self.commits:
+            out.append({
+                "name": COMMIT_TEMPLATE,
+                "inputs": {"parameters": [{"name": n} for n in
+                                          ("target", "step", "artifact", "provenance")],
+                           "artifacts": [{"name": "data", "path": TO_COMMIT}]},
+                "container": store_container(self.ctx, DATA_STEP, [
+                    "commit", TO_COMMIT, "{{inputs.parameters.target}}",
+                    "--run", "{{workflow.uid}}", "--step", "{{inputs.parameters.step}}",
+                    "--artifact", "{{inputs.parameters.artifact}}",
+                    "--provenance", "{{inputs.parameters.provenance}}"])})
+        if out:
+            self.uses_artifacts = True
+        return out
+
+    def fetch_tasks(self) -> list[dict[str, Any]]:
+        return [{"name": task, "template": FETCH_TEMPLATE,
+                 "arguments": {"parameters": [{"name": "ref", "value": ref}]}}
+                for ref, task in self.fetches.items()]
+
+    def depends_all_done(self, step: Step, deps: set[str]) -> str:
+        """`trigger: allDone`: the `after` steps may end in any state; the steps it reads
+        must still succeed (a bare name in `depends` means Succeeded, Skipped or Daemoned)."""
+        read = {r.step for r in step.arguments.values() if r.step}
+        if step.when is not None:
+            read |= {r.step for r in step.when.refs() if r.step}
+        terms = []
+        for name in sorted(deps):
+            task = self.tasks[name]
+            terms.append(task if name in read else "(" + " || ".join(
+                f"{task}.{result}" for result in _ANY_RESULT) + ")")
+        return " && ".join(terms)
+
+    def group_status(self, step: Step) -> str:
+        """{groupStatus: true} as Argo expressions over the statuses of the `after` tasks."""
+        failed = " || ".join(f"tasks['{self.tasks[name]}'].status in ['Failed', 'Error']"
+                             for name in sorted(step.after))
+        return ('{"state": "{{=(' + failed + ") ? 'Failed' : 'Succeeded'}}\", "
+                '"run_id": "{{workflow.name}}", "error": null}')
 
     def limited_loop(self, step: Step, task: dict[str, Any]) -> dict[str, Any]:
         """A loop with its own parallelism: Argo limits concurrency per template, so the
@@ -329,7 +452,31 @@ class _Builder:
                 resources["limits"] = {"nvidia.com/gpu": str(res.gpu)}
             if resources:
                 box["resources"] = resources
+        if step.volumes:
+            self.mount_volumes(step, box)
         return box
+
+    def mount_volumes(self, step: Step, box: dict[str, Any]) -> None:
+        """Mount each Volume's claim; its path is in FLOWYARD_VOLUME_<NAME> as locally."""
+        from flowyard.kube.volumes import claim_name, step_mount_path
+        from flowyard.volumes.steps import env_name
+
+        for i, volume in enumerate(step.volumes):
+            if volume.name not in self.ctx.volumes:
+                known = ", ".join(sorted(self.ctx.volumes)) or "none"
+                raise InvalidInput(
+                    f"Pipeline {self.name!r} {self.where(step)}.volumes[{i}] in environment "
+                    f"{self.ctx.env_name!r}: Volume {volume.name!r} is not declared in the "
+                    f"project (declared: {known})",
+                    hint=f"declare `kind: Volume` named {volume.name!r} in a component file")
+            pod_volume = f"vol-{volume.name}"
+            self.claims[pod_volume] = claim_name(volume.name)
+            path = volume.mount_path or step_mount_path(volume.name)
+            mount: dict[str, Any] = {"name": pod_volume, "mountPath": path}
+            if volume.read_only:
+                mount["readOnly"] = True
+            box.setdefault("volumeMounts", []).append(mount)
+            box.setdefault("env", []).append({"name": env_name(volume.name), "value": path})
 
     def retry(self, retry: RetryPolicy, step: Step) -> dict[str, Any]:
         out: dict[str, Any] = {"limit": str(retry.limit), "retryPolicy": "Always"}
@@ -361,8 +508,9 @@ class _Builder:
                 "cache": {"configMap": {"name": f"flowyard-memo-{self.name}"[:253]}}}
 
     def main_dag(self) -> dict[str, Any]:
+        steps = [self.task(s) for s in self.spec.steps]
         tpl: dict[str, Any] = {"name": ENTRYPOINT,
-                               "dag": {"tasks": [self.task(s) for s in self.spec.steps]}}
+                               "dag": {"tasks": self.fetch_tasks() + steps + self.commits}}
         params: list[dict[str, Any]] = []
         artifacts: list[dict[str, Any]] = []
         for name, ref in self.spec.outputs.items():
@@ -396,7 +544,7 @@ class _Builder:
             templates.append({"name": EXIT_HANDLER, "dag": {"tasks": [self.task(exit_step)]}})
             templates.append(self.template(exit_step))
             spec["onExit"] = EXIT_HANDLER
-        spec["templates"] = templates + self.extra_templates
+        spec["templates"] = templates + self.extra_templates + self.data_templates()
         if self.not_memoized:
             self.ctx.warnings.append(
                 f"Pipeline {self.name!r}: steps {', '.join(self.not_memoized)} take artifacts, "
@@ -414,12 +562,18 @@ class _Builder:
                                      f"to environment {self.ctx.env_name!r} in flowyard.yaml")
             spec["artifactRepositoryRef"] = {"configMap": ARTIFACT_REPOSITORIES,
                                              "key": "default"}
+        if self.claims:
+            spec["volumes"] = [{"name": n, "persistentVolumeClaim": {"claimName": c}}
+                               for n, c in sorted(self.claims.items())]
         kind = "WorkflowTemplate" if self.ctx.template else "Workflow"
         meta = self.ctx.meta(self.name, self.name, "Pipeline")
         if self.spec.description:
             meta["annotations"] = {"flowyard.dev/description": self.spec.description}
         spec["podMetadata"] = {"labels": dict(meta["labels"])}
         return {"apiVersion": API_VERSION, "kind": kind, "metadata": meta, "spec": spec}
+
+
+_ANY_RESULT = ("Succeeded", "Failed", "Errored", "Skipped", "Omitted")
 
 
 def _seconds(value: float) -> str:

@@ -22,6 +22,9 @@ class RenderContext:
     template: bool = False
     """Render Pipelines as WorkflowTemplates instead of Workflows."""
     warnings: list[str] = field(default_factory=list)
+    volumes: dict[str, Any] = field(default_factory=dict)
+    """The project's Volumes by name (flowyard.resources.volume.Volume), which notebooks,
+    snapshots and pipeline steps refer to."""
 
     @property
     def namespace(self) -> str:

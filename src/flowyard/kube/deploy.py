@@ -37,7 +37,7 @@ OWNED_KINDS: list[tuple[str, str]] = [
     ("argoproj.io/v1alpha1", "Workflow"), ("argoproj.io/v1alpha1", "WorkflowTemplate"),
     ("serving.kserve.io/v1beta1", "InferenceService"),
     ("machinelearning.seldon.io/v1", "SeldonDeployment"),
-    ("kubeflow.org/v1", "Notebook"),
+    ("kubeflow.org/v1", "Notebook"), ("snapshot.storage.k8s.io/v1", "VolumeSnapshot"),
     ("getambassador.io/v3alpha1", "Mapping"), ("gateway.networking.k8s.io/v1", "HTTPRoute"),
 ]
 # Apply order: what others refer to first.

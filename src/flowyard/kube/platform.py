@@ -32,6 +32,11 @@ RULES: list[dict[str, Any]] = [
      "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"]},
     {"apiGroups": ["kubeflow.org"], "resources": ["notebooks"],
      "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"]},
+    # Notebooks' workspaces and their snapshots.
+    {"apiGroups": [""], "resources": ["persistentvolumeclaims"],
+     "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"]},
+    {"apiGroups": ["snapshot.storage.k8s.io"], "resources": ["volumesnapshots"],
+     "verbs": ["get", "list", "watch", "create", "delete"]},
     {"apiGroups": [""], "resources": ["configmaps"],
      "verbs": ["get", "list", "create", "update", "patch", "delete"]},
     {"apiGroups": [""], "resources": ["pods", "pods/log"], "verbs": ["get", "list", "watch"]},
@@ -61,7 +66,7 @@ def settings_env(ctx: RenderContext) -> dict[str, str]:
     return data
 
 
-def _secret_env(ctx: RenderContext) -> list[dict[str, Any]]:
+def secret_env(ctx: RenderContext) -> list[dict[str, Any]]:
     env: list[dict[str, Any]] = [{"name": "FLOWYARD_DATABASE_URL", "valueFrom": {
         "secretKeyRef": {"name": DATABASE_SECRET, "key": "url"}}}]
     repo = ctx.env.artifact_repository
@@ -74,6 +79,23 @@ def _secret_env(ctx: RenderContext) -> list[dict[str, Any]]:
     return env
 
 
+STEP_HOME = "/tmp/flowyard"
+"""FLOWYARD_HOME in step pods: caches only, so the container's own writable /tmp will do."""
+
+
+def store_container(ctx: RenderContext, module: str, args: list[str]) -> dict[str, Any]:
+    """A step container in the environment's image that reaches the platform's data store
+    (blobs in the environment's S3 bucket, the database URL from the Secret), the way the
+    in-image entry points `flowyard.kube.datum_step` and `flowyard.kube.data_step` expect."""
+    env = [{"name": k, "value": v}
+           for k, v in {**settings_env(ctx), "FLOWYARD_HOME": STEP_HOME}.items()]
+    box: dict[str, Any] = {"image": ctx.env.image, "command": ["python", "-m", module],
+                           "args": args, "env": env + secret_env(ctx)}
+    if ctx.env.image_pull_policy:
+        box["imagePullPolicy"] = ctx.env.image_pull_policy
+    return box
+
+
 def build_platform(ctx: RenderContext) -> list[Manifest]:
     """ServiceAccount, Role, RoleBinding, ConfigMap, Deployment, Service and API route."""
     account = NAME  # its own account: the Workflow one (serviceAccount) runs steps
@@ -84,7 +106,7 @@ def build_platform(ctx: RenderContext) -> list[Manifest]:
                     "--port", str(PORT)],
         "ports": [{"name": "http", "containerPort": PORT, "protocol": "TCP"}],
         "envFrom": [{"configMapRef": {"name": f"{NAME}-settings"}}],
-        "env": _secret_env(ctx),
+        "env": secret_env(ctx),
         "readinessProbe": {"httpGet": {"path": "/healthz", "port": "http"}},
         "livenessProbe": {"httpGet": {"path": "/healthz", "port": "http"},
                           "periodSeconds": 20},

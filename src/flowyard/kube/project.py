@@ -16,6 +16,7 @@
         image: ghcr.io/flowyard/flowyard:0.1.0
         serving: kserve                        # or seldon
         routes: gateway-api                    # or emissary
+        volumeSnapshotClass: csi-snapclass     # optional: class of rendered VolumeSnapshots
         artifactRepository:
           s3: {bucket: flowyard, endpoint: minio.minio:9000, insecure: true,
                secret: {name: s3-credentials}}
@@ -105,6 +106,9 @@ class Environment(FlowModel):
     serving: Serving = Serving.KSERVE
     routes: Routes = Routes.GATEWAY_API
     artifact_repository: ArtifactRepository | None = None
+    volume_snapshot_class: str | None = Field(
+        default=None, description="VolumeSnapshotClass of rendered VolumeSnapshots; empty "
+        "means the cluster's default class")
     params: Params = Field(default_factory=Params)
 
     @field_validator("namespace")

@@ -16,6 +16,7 @@ import yaml
 from flowyard.errors import ConfigError
 from flowyard.kube.context import Manifest, RenderContext
 from flowyard.kube.project import ProjectFile, Serving, resolve_params
+from flowyard.resources.loader import Loaded
 
 
 @dataclass
@@ -31,11 +32,15 @@ def render_project(pf: ProjectFile, env_name: str, *, template: bool = False) ->
     from flowyard.kube.argo_workflow import build_workflow
     from flowyard.kube.artifact_repository import build_artifact_repository
     from flowyard.kube.kserve import build_inference_service
+    from flowyard.kube.notebook import build_notebook
     from flowyard.kube.routes import build_graph_route
     from flowyard.kube.seldon import build_seldon_deployment
+    from flowyard.kube.volumes import build_claim, build_snapshot
     from flowyard.resources.data_pipeline import DataPipeline
     from flowyard.resources.inference_graph import InferenceGraph
+    from flowyard.resources.notebook import Notebook
     from flowyard.resources.pipeline import Pipeline
+    from flowyard.resources.volume import Volume, VolumeSnapshot
 
     env = pf.environment(env_name)
     if env.type == "local":
@@ -49,29 +54,63 @@ def render_project(pf: ProjectFile, env_name: str, *, template: bool = False) ->
         if isinstance(item.resource, Pipeline):
             validate_pipeline(item.resource, item.origin)
     params = resolve_params(pf, loaded, env_name)
-    ctx = RenderContext(env_name, env, template=template, warnings=list(params.warnings))
+    # Notebooks, snapshots and steps refer to volumes by name, wherever they are declared.
+    volumes = {i.resource.name: i.resource for i in loaded if isinstance(i.resource, Volume)}
+    ctx = RenderContext(env_name, env, template=template, warnings=list(params.warnings),
+                        volumes=dict(volumes))
     out = Rendered(env_name)
+    snapshots = {i.resource.name: i.resource for i in loaded
+                 if isinstance(i.resource, VolumeSnapshot)}
+    _warn_single_writer(loaded, volumes, ctx)
     repo = build_artifact_repository(ctx)
     if repo is not None:
         out.objects.append(repo)
     for item in loaded:
         res = item.resource
+        where = f"{item.origin.file}:{item.origin.line}"
         if isinstance(res, Pipeline):
             out.objects.append(build_workflow(res, params.plain(res.name), ctx))
         elif isinstance(res, DataPipeline):
-            out.objects.append(build_data_workflow(res, ctx))
+            out.objects.append(build_data_workflow(res, ctx, where))
         elif isinstance(res, InferenceGraph):
             if env.serving is Serving.KSERVE:
                 out.objects.extend(build_inference_service(res, ctx))
             else:
                 out.objects.extend(build_seldon_deployment(res, ctx))
             out.objects.append(build_graph_route(res, ctx))
+        elif isinstance(res, Notebook):
+            out.objects.extend(build_notebook(res, ctx, where, volumes))
+        elif isinstance(res, Volume):
+            out.objects.append(build_claim(res, ctx, where, snapshots))
+        elif isinstance(res, VolumeSnapshot):
+            out.objects.append(build_snapshot(res, ctx, where, volumes))
         else:
             raise ctx.unsupported(f"kind {res.kind}", f"{res.kind} {res.name!r}",
-                                  f"{item.origin.file}:{item.origin.line}",
-                                  hint="this kind has no Kubernetes rendering yet")
+                                  where, hint="this kind has no Kubernetes rendering yet")
     out.warnings = ctx.warnings
     return out
+
+
+def _warn_single_writer(loaded: list[Loaded], volumes: dict[str, Any],
+                        ctx: RenderContext) -> None:
+    """A ReadWriteOnce claim mounted by several notebooks pins them to one node."""
+    from flowyard.resources.notebook import Notebook
+
+    users: dict[str, list[str]] = {}
+    for item in loaded:
+        if isinstance(item.resource, Notebook):
+            spec = item.resource.spec
+            names = {m.name for m in spec.volumes if not m.read_only}
+            names |= {spec.workspace} if spec.workspace else set()
+            for name in names:
+                users.setdefault(name, []).append(item.resource.name)
+    for name, notebooks in sorted(users.items()):
+        volume = volumes.get(name)
+        if volume is not None and len(notebooks) > 1 and not volume.spec.shared:
+            ctx.warnings.append(
+                f"Volume {name!r} is ReadWriteOnce (shared: false) but notebooks "
+                f"{', '.join(sorted(notebooks))} mount it for writing: they can only run on "
+                "one node together; set `shared: true` (ReadWriteMany) if they must not")
 
 
 def file_name(obj: Manifest) -> str:

@@ -3,11 +3,14 @@
 
 Specs: https://www.getambassador.io/docs/emissary/latest/topics/using/intro-mappings
 (getambassador.io/v3alpha1 Mapping) and https://gateway-api.sigs.k8s.io/reference/spec/
-(gateway.networking.k8s.io/v1 HTTPRoute). Every prefix is rewritten to `/`, so the backend
-sees the paths it serves locally.
+(gateway.networking.k8s.io/v1 HTTPRoute). Graph and API prefixes are rewritten to `/`, so
+the backend sees the paths it serves locally; a notebook keeps its prefix, which Jupyter
+serves under (its base_url, NB_PREFIX in Kubeflow's images).
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from flowyard.kube.context import Manifest, RenderContext
 from flowyard.kube.names import dns_label
@@ -37,20 +40,26 @@ def graph_backend(graph: InferenceGraph, ctx: RenderContext) -> tuple[str, int]:
 
 
 def build_route(name: str, resource: str, kind: str, prefix: str, service: str, port: int,
-                ctx: RenderContext) -> Manifest:
-    """A Mapping or an HTTPRoute sending `prefix` to `service:port`, rewritten to `/`."""
+                ctx: RenderContext, *, rewrite: str = "/", websocket: bool = False
+                ) -> Manifest:
+    """A Mapping or an HTTPRoute sending `prefix` to `service:port`, rewritten to `rewrite`.
+
+    `websocket` lets Emissary upgrade connections (Gateway API implementations pass
+    upgrades through without being asked)."""
     meta = ctx.meta(name, resource, kind)
     if ctx.env.routes is Routes.EMISSARY:
-        return {"apiVersion": MAPPING_API, "kind": "Mapping", "metadata": meta,
-                "spec": {"hostname": "*", "prefix": prefix, "rewrite": "/",
-                         "service": f"{service}.{ctx.namespace}:{port}"}}
+        spec: dict[str, Any] = {"hostname": "*", "prefix": prefix, "rewrite": rewrite,
+                                "service": f"{service}.{ctx.namespace}:{port}"}
+        if websocket:
+            spec["allow_upgrade"] = ["websocket"]
+        return {"apiVersion": MAPPING_API, "kind": "Mapping", "metadata": meta, "spec": spec}
+    rule: dict[str, Any] = {"matches": [{"path": {"type": "PathPrefix", "value": prefix}}]}
+    if rewrite != prefix:
+        rule["filters"] = [{"type": "URLRewrite", "urlRewrite": {"path": {
+            "type": "ReplacePrefixMatch", "replacePrefixMatch": rewrite}}}]
+    rule["backendRefs"] = [{"name": service, "port": port}]
     return {"apiVersion": HTTPROUTE_API, "kind": "HTTPRoute", "metadata": meta,
-            "spec": {"parentRefs": [{"name": GATEWAY}],
-                     "rules": [{
-                         "matches": [{"path": {"type": "PathPrefix", "value": prefix}}],
-                         "filters": [{"type": "URLRewrite", "urlRewrite": {"path": {
-                             "type": "ReplacePrefixMatch", "replacePrefixMatch": "/"}}}],
-                         "backendRefs": [{"name": service, "port": port}]}]}}
+            "spec": {"parentRefs": [{"name": GATEWAY}], "rules": [rule]}}
 
 
 def build_graph_route(graph: InferenceGraph, ctx: RenderContext) -> Manifest:

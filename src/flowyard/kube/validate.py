@@ -29,13 +29,37 @@ from flowyard.errors import ConfigError, Problem
 
 KUBERNETES_VERSION = "1.33.0"
 CORE_GROUPS = {"", "apps", "batch", "rbac.authorization.k8s.io", "networking.k8s.io",
-               "policy", "autoscaling", "storage.k8s.io", "snapshot.storage.k8s.io"}
+               "policy", "autoscaling", "storage.k8s.io"}
 _GROUP = re.compile(r"^\s+group:\s*(\S+)\s*$", re.M)
 _SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 # Kinds whose name becomes a DNS label (a Service name, or a host name part).
 _LABEL_NAMED = {"Service", "Namespace", "InferenceService", "SeldonDeployment"}
 _WORKLOADS = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job"}
+
+
+SNAPSHOT = ("snapshot.storage.k8s.io", "v1", "VolumeSnapshot")
+# The external-snapshotter CRD is not among the shared schema copies, so until it is, its v1
+# schema is written out here from the API reference
+# (https://kubernetes.io/docs/concepts/storage/volume-snapshots/): a source that is exactly one
+# of a claim or a pre-provisioned content, and an optional class. A CRD copy in the schemas
+# folder takes precedence.
+_NAME = {"type": "string", "minLength": 1}
+VOLUME_SNAPSHOT_SCHEMA: dict[str, Any] = {
+    "type": "object", "required": ["spec"],
+    "properties": {
+        "apiVersion": {"type": "string"}, "kind": {"type": "string"},
+        "metadata": {"type": "object"},
+        "spec": {"type": "object", "required": ["source"], "properties": {
+            "source": {"type": "object",
+                       "properties": {"persistentVolumeClaimName": _NAME,
+                                      "volumeSnapshotContentName": _NAME},
+                       "oneOf": [{"required": ["persistentVolumeClaimName"]},
+                                 {"required": ["volumeSnapshotContentName"]}]},
+            "volumeSnapshotClassName": _NAME}},
+        "status": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
+    },
+}
 
 
 def schemas_dir() -> Path:
@@ -154,6 +178,8 @@ def validate_object(obj: Any, *, file: str | None = None,
     schema = table.get((version, kind))
     if schema is None and group == "argoproj.io":
         schema = _argo_definition(root, version, kind)
+    if schema is None and (group, version, kind) == SNAPSHOT:
+        schema = _strict(VOLUME_SNAPSHOT_SCHEMA)
     if schema is None:
         known = sorted(f"{group}/{v} {k}" for v, k in table) or ["none for this group"]
         return [Problem(f"{who}: no CRD schema for {api_version} {kind} in {root}",
