@@ -405,6 +405,6 @@ def test_notebooks_listed_with_an_open_link(alice: Any, seeded: Seeded,
     alice.click(f"{row} button:has-text('Stop')")  # an action, with the CSRF token
     eventually(lambda: "notebooks.flowyard.dev/stopped" in seeded.get(
         "/namespaces/team-a/notebooks/explore")["metadata"].get("annotations", {}),
-        what="stopped annotation")
+        timeout=60, what="stopped annotation")  # a loaded machine may still be spawning
     eventually(lambda: alice.get_attribute(f"{row} .badge", "data-state")
                in ("Stopping", "Stopped"), what="shown as stopping")

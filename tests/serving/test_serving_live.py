@@ -228,7 +228,11 @@ def test_two_workers_share_one_port(tmp_path: Path, models: Path) -> None:
                  "name": "clf", "implementation": "SKLEARN_SERVER", "modelUri": "lr.joblib"}}]}}
     server = start_server(graph, tmp_path, free_port(), "--workers", "2")
     try:
-        wait_http(f"{server.url}/v2/health/ready", ok=lambda r: r.status_code == 200)
+        # Each new connection may reach either worker: wait until fresh connections keep
+        # finding a ready one, so the second worker has loaded too.
+        wait_http(f"{server.url}/v2/health/ready", ok=lambda r: r.status_code == 200 and all(
+            requests.get(f"{server.url}/v2/health/ready", timeout=5).status_code == 200
+            for _ in range(10)))
         body: dict[str, Any] = {"inputs": [{"name": "x", "shape": [1, 4], "datatype": "FP64",
                                             "data": IRIS_ROW}]}
         with requests.Session() as s:
