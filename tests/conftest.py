@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from cli_runner import Result, cli_runner
 from net_helpers import free_port, wait_http
 
 
@@ -58,3 +59,10 @@ def flowyard_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("FLOWYARD_HOME", str(home))
     return home
+
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str], flowyard_home: Path) -> Callable[..., Result]:
+    """`cli("runs", "list")` -> Result(code, stdout, stderr), through the real error contract."""
+    return cli_runner(capsys)

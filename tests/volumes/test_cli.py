@@ -4,32 +4,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
-
-
-@dataclass
-class Result:
-    code: int
-    out: str
-    err: str
-
-
-@pytest.fixture
-def cli(capsys: pytest.CaptureFixture[str], flowyard_home: Path) -> Callable[..., Result]:
-    from flowyard.cli.main import main
-
-    def invoke(*args: str) -> Result:
-        capsys.readouterr()
-        with pytest.raises(SystemExit) as info:
-            main([str(a) for a in args])
-        out, err = capsys.readouterr()
-        code = info.value.code
-        return Result(code if isinstance(code, int) else (0 if code is None else 1), out, err)
-
-    return invoke
+from cli_runner import Result
 
 
 def test_volume_lifecycle(cli: Callable[..., Result], flowyard_home: Path) -> None:
