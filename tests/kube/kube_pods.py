@@ -42,16 +42,7 @@ class Pods:
         self.uid = str(uuid.uuid4())
 
     def env(self, container: dict[str, Any]) -> dict[str, str]:
-        out = {"PATH": os.environ["PATH"]}
-        for item in container["env"]:
-            if "value" in item:
-                out[item["name"]] = item["value"]
-            else:
-                ref = item["valueFrom"]["secretKeyRef"]
-                out[item["name"]] = self.secrets[ref["name"]][ref["key"]]
-        # A pod's /tmp is its own: keep the caches of these "pods" apart from other tests.
-        out["FLOWYARD_HOME"] = str(self.tmp / "pod-home")
-        return out
+        return container_env(container, self.secrets, self.tmp / "pod-home")
 
     def run(self, template: str, params: dict[str, str] | None = None,
             workflow: dict[str, str] | None = None,
@@ -81,6 +72,54 @@ class Pods:
                               capture_output=True, text=True, timeout=120, check=False)
         value = Path(out_file).read_text() if out_file and Path(out_file).exists() else None
         return proc, value
+
+
+def container_env(container: dict[str, Any], secrets: dict[str, dict[str, str]],
+                  home: Path) -> dict[str, str]:
+    """The container's environment, Secret references resolved from `secrets`."""
+    out = {"PATH": os.environ["PATH"]}
+    for item in container.get("env", []):
+        if "value" in item:
+            out[item["name"]] = item["value"]
+        else:
+            ref = item["valueFrom"]["secretKeyRef"]
+            out[item["name"]] = secrets[ref["name"]][ref["key"]]
+    # A pod's /tmp is its own: keep the caches of these "pods" apart from other tests.
+    out["FLOWYARD_HOME"] = str(home)
+    return out
+
+
+def start_server(box: dict[str, Any], volumes: list[dict[str, Any]],
+                 objects: list[dict[str, Any]], cluster: dict[str, Any], tmp: Path,
+                 port: int) -> tuple[subprocess.Popen[str], Path]:
+    """Start a long-running container (a model server) as its pod would: the ConfigMaps its
+    volumes name written into folders that stand in for the mounts, its environment, and its
+    own port (a pod has its own network; here `port` replaces the container's and the
+    server listens on loopback). Returns the process and its stderr log; stop it yourself."""
+    config_maps = {o["metadata"]["name"]: o for o in objects if o["kind"] == "ConfigMap"}
+    by_volume = {v["name"]: v for v in volumes}
+    mounts: dict[str, Path] = {}
+    for mount in box.get("volumeMounts", []):
+        source = by_volume[mount["name"]]["configMap"]["name"]
+        folder = tmp / f"mount-{uuid.uuid4().hex[:8]}"
+        folder.mkdir(parents=True)
+        for key, text in config_maps[source]["data"].items():
+            (folder / key).write_text(text)
+        mounts[mount["mountPath"]] = folder
+    [declared] = [str(p["containerPort"]) for p in box["ports"]]
+    args = []
+    for arg in box["args"]:
+        for path, folder in mounts.items():
+            if arg == path or arg.startswith(path + "/"):
+                arg = str(folder) + arg[len(path):]
+        args.append({"0.0.0.0": "127.0.0.1", declared: str(port)}.get(arg, arg))
+    assert box["command"][0] == "python", box["command"]
+    log = tmp / f"server-{uuid.uuid4().hex[:8]}.log"
+    with log.open("w") as err:  # the child keeps its own copy of the descriptor
+        proc = subprocess.Popen([sys.executable, *box["command"][1:], *args],
+                                env=container_env(box, cluster["secrets"], tmp / "server-home"),
+                                stdout=subprocess.DEVNULL, stderr=err, text=True)
+    return proc, log
 
 
 def platform_store(cluster: dict[str, Any], s3_endpoint: str) -> DataStore:

@@ -35,15 +35,19 @@ def test_kubernetes_environment_needs_context_and_namespace(
     assert "needs namespace" in text
 
 
-def test_router_on_kserve_is_unsupported(make_project: Callable[..., Path]) -> None:
+def test_three_live_predictors_on_kserve_are_unsupported(
+        make_project: Callable[..., Path]) -> None:
+    # A router is fine on KServe (a Flowyard-served predictor, test_kube_served_graph.py);
+    # a traffic split over three revisions is not.
     graph = copy.deepcopy(GRAPH_SELDON)
-    graph["spec"]["predictors"] = [graph["spec"]["predictors"][0]]
-    graph["spec"]["predictors"][0].pop("traffic")
+    graph["spec"]["predictors"][2] = {**graph["spec"]["predictors"][1], "name": "third"}
+    for pred, share in zip(graph["spec"]["predictors"], (50, 30, 20), strict=True):
+        pred["traffic"] = share
     pf = load_project(make_project([graph]))
     with pytest.raises(Unsupported) as err:
         render_project(pf, "staging")
-    assert err.value.message == ("InferenceGraph 'ab' at spec.predictors[0].graph: a ROUTER "
-                                 "node has no equivalent in environment 'staging'")
+    assert err.value.message == ("InferenceGraph 'ab' at spec.predictors: 3 live predictors "
+                                 "has no equivalent in environment 'staging'")
     assert err.value.hint is not None and "serving: seldon" in err.value.hint
 
 

@@ -5,7 +5,9 @@ shared/schemas/kserve). KServe has one predictor and an optional transformer per
 so the graphs it can express are: a MODEL node, or a TRANSFORMER with one MODEL child.
 Two live predictors become a canary: the service describes the smaller one with
 `canaryTrafficPercent`, and KServe keeps the previous revision (the larger one) for the
-rest, so the larger one must be deployed first.
+rest, so the larger one must be deployed first. Any other graph (routers, combiners, models
+in a data repo, ...) becomes a custom predictor container of the Flowyard image serving the
+predictor's whole graph (served_predictor.py).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from flowyard.kube.graph_config import (
     remote,
     serve_container,
 )
+from flowyard.kube.served_predictor import build_served_predictor, is_data_ref
 from flowyard.resources.inference_graph import (
     Implementation,
     InferenceGraph,
@@ -76,13 +79,14 @@ def _components(graph: InferenceGraph, pred: Predictor, index: int, ctx: RenderC
     resource = f"InferenceGraph {graph.name!r}"
     where = f"spec.predictors[{index}].graph"
     root = pred.graph
+    reasons = kserve_gaps(root, where)
+    if reasons:
+        config, box, volume = build_served_predictor(graph, index, "kserve-container", ctx,
+                                                     "KServe", reasons)
+        objects.append(config)
+        box["ports"] = [{"containerPort": PORT, "protocol": "TCP"}]  # Knative: one, unnamed
+        return {"predictor": {"containers": [box], "volumes": [volume]}}
     if root.node_type is NodeType.TRANSFORMER:
-        if len(root.children) != 1 or root.children[0].node_type is not NodeType.MODEL \
-                or root.children[0].children:
-            raise ctx.unsupported("a TRANSFORMER not followed by exactly one MODEL", resource,
-                                  where, hint="KServe runs transformer -> predictor only")
-        if root.impl is not Implementation.PYTHON_CLASS:
-            raise ctx.unsupported(f"a {root.impl.value} transformer", resource, where)
         check_class(root, ctx, resource, where)
         model = root.children[0]
         predictor = _predictor(graph, model, f"{where}.children[0]", ctx, objects)
@@ -94,11 +98,26 @@ def _components(graph: InferenceGraph, pred: Predictor, index: int, ctx: RenderC
         transformer = {"containers": [serve_container("kserve-container", ctx)],
                        "volumes": [graph_volume(cm_name)]}
         return {"predictor": predictor, "transformer": transformer}
-    if root.node_type is not NodeType.MODEL or root.children:
-        raise ctx.unsupported(f"a {root.node_type.value} node", resource, where,
-                              hint="KServe serves a MODEL, optionally behind one TRANSFORMER; "
-                                   "use serving: seldon for routers and combiners")
     return {"predictor": _predictor(graph, root, where, ctx, objects)}
+
+
+def kserve_gaps(root: Node, where: str) -> list[str]:
+    """What keeps this predictor's graph from being a KServe predictor (MODEL), optionally
+    behind a PYTHON_CLASS transformer, each with its place; empty when nothing does."""
+    model, model_where = root, where
+    if root.node_type is NodeType.TRANSFORMER and root.impl is Implementation.PYTHON_CLASS \
+            and len(root.children) == 1:
+        model, model_where = root.children[0], f"{where}.children[0]"
+    elif root.node_type is not NodeType.MODEL:
+        return [f"{root.impl.value} {root.node_type.value.lower()} at {where}"]
+    if model.node_type is not NodeType.MODEL or model.children:
+        return [f"{model.impl.value} {model.node_type.value.lower()} at {model_where}"
+                + (" with children" if model.children else "")]
+    if is_data_ref(model.model_uri):
+        return [f"data-store model URI at {model_where}.modelUri"]
+    if model.impl not in FORMATS and model.impl is not Implementation.PYTHON_CLASS:
+        return [f"{model.impl.value} model at {model_where}"]
+    return []
 
 
 def _predictor(graph: InferenceGraph, node: Node, where: str, ctx: RenderContext,
@@ -119,6 +138,4 @@ def _predictor(graph: InferenceGraph, node: Node, where: str, ctx: RenderContext
         box = serve_container("kserve-container", ctx)
         box["ports"] = [{"containerPort": PORT, "protocol": "TCP"}]
         return {"containers": [box], "volumes": [graph_volume(cm_name)]}
-    raise ctx.unsupported(f"a {impl.value} model", resource, where,
-                          hint="KServe serves sklearn, xgboost, lightgbm, onnx or a "
-                               "PYTHON_CLASS")
+    raise AssertionError(f"{resource} {where}: kserve_gaps lets no {impl.value} model through")

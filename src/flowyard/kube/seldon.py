@@ -4,7 +4,11 @@ Spec: https://docs.seldon.io/projects/seldon-core/en/v1.17.1/reference/seldon-de
 (schema in shared/schemas/seldon-core). Predictors, traffic and shadows map one to one.
 Nodes map to Seldon's prepackaged servers (SKLEARN_SERVER, XGBOOST_SERVER), its built-in
 RANDOM_ABTEST and AVERAGE_COMBINER, REMOTE endpoints, or, for PYTHON_CLASS models, a
-container running `flowyard serve` (which answers Seldon's /api/v1.0/predictions).
+container running `flowyard serve` (which answers the executor's /predict and
+/send-feedback). A predictor with anything else (a bandit router, a model in a data repo,
+...) becomes one MODEL node backed by a Flowyard container serving its whole graph
+(served_predictor.py); Seldon v1 has no built-in bandit, and its prepackaged servers cannot
+read the data store.
 """
 
 from __future__ import annotations
@@ -22,11 +26,14 @@ from flowyard.kube.graph_config import (
     serve_container,
 )
 from flowyard.kube.names import dns_label
+from flowyard.kube.served_predictor import build_served_predictor, is_data_ref
 from flowyard.resources.inference_graph import Implementation, InferenceGraph, Node, NodeType
 
 API_VERSION = "machinelearning.seldon.io/v1"
 PREPACKAGED = {Implementation.SKLEARN_SERVER, Implementation.XGBOOST_SERVER}
 BUILT_IN = {Implementation.RANDOM_ABTEST, Implementation.AVERAGE_COMBINER}
+SERVED = "flowyard"
+"""The node and container name of a Flowyard-served predictor."""
 
 
 def build_seldon_deployment(graph: InferenceGraph, ctx: RenderContext) -> list[Manifest]:
@@ -35,8 +42,19 @@ def build_seldon_deployment(graph: InferenceGraph, ctx: RenderContext) -> list[M
     for i, pred in enumerate(graph.spec.predictors):
         containers: list[dict[str, Any]] = []
         volumes: list[dict[str, Any]] = []
-        root = _node(graph, pred.graph, f"spec.predictors[{i}].graph", ctx, containers,
-                     volumes, objects, pred.name)
+        reasons = seldon_gaps(pred.graph, f"spec.predictors[{i}].graph")
+        if reasons:
+            config, box, volume = build_served_predictor(graph, i, SERVED, ctx, "Seldon",
+                                                         reasons)
+            objects.append(config)
+            containers.append(box)
+            volumes.append(volume)
+            # Seldon's executor calls a container node on 9000 unless told otherwise.
+            root = {"name": SERVED, "type": NodeType.MODEL.value,
+                    "endpoint": {"type": "REST", "httpPort": PORT}}
+        else:
+            root = _node(graph, pred.graph, f"spec.predictors[{i}].graph", ctx, containers,
+                         volumes, objects, pred.name)
         out: dict[str, Any] = {"name": dns_label(pred.name), "replicas": 1, "graph": root}
         if pred.shadow:
             out["shadow"] = True
@@ -53,6 +71,28 @@ def build_seldon_deployment(graph: InferenceGraph, ctx: RenderContext) -> list[M
     return [dep, *objects]
 
 
+def seldon_gaps(root: Node, where: str) -> list[str]:
+    """What in this predictor's graph Seldon cannot run itself, each with its place; empty
+    when every node maps to a Seldon node."""
+    gaps: list[str] = []
+    for path, node in root.walk(where):
+        impl, ntype = node.impl, node.node_type
+        if is_data_ref(node.model_uri):
+            gaps.append(f"data-store model URI at {path}.modelUri")
+        elif impl in PREPACKAGED or impl in BUILT_IN:
+            continue
+        elif impl is Implementation.REMOTE:
+            protocol = node.endpoint.protocol if node.endpoint is not None else None
+            if protocol is None or protocol.value != "seldon":
+                gaps.append(f"REMOTE node speaking {protocol.value if protocol else 'v2'} "
+                            f"at {path}")
+        elif impl is Implementation.PYTHON_CLASS and ntype is NodeType.MODEL:
+            continue
+        else:
+            gaps.append(f"{impl.value} {ntype.value.lower()} at {path}")
+    return gaps
+
+
 def _node(graph: InferenceGraph, node: Node, where: str, ctx: RenderContext,
           containers: list[dict[str, Any]], volumes: list[dict[str, Any]],
           objects: list[Manifest], predictor: str) -> dict[str, Any]:
@@ -67,12 +107,7 @@ def _node(graph: InferenceGraph, node: Node, where: str, ctx: RenderContext,
         out["implementation"] = impl.value
     elif impl is Implementation.REMOTE:
         assert node.endpoint is not None
-        url = urlparse(node.endpoint.url)
-        if node.endpoint.protocol is None or node.endpoint.protocol.value != "seldon":
-            raise ctx.unsupported(f"a REMOTE node speaking {node.endpoint.protocol}", resource,
-                                  f"{where}.endpoint.protocol",
-                                  hint="Seldon calls remote nodes with its own protocol; "
-                                       "set protocol: seldon")
+        url = urlparse(node.endpoint.url)  # seldon_gaps let only protocol: seldon through
         out["endpoint"] = {"service_host": url.hostname or "",
                            "service_port": url.port or (443 if url.scheme == "https" else 80),
                            "type": "REST"}
@@ -86,11 +121,8 @@ def _node(graph: InferenceGraph, node: Node, where: str, ctx: RenderContext,
         out["endpoint"] = {"type": "REST", "httpPort": PORT}
         volumes.append({**graph_volume(cm_name), "name": f"graph-{len(volumes)}"})
         containers[-1]["volumeMounts"][0]["name"] = volumes[-1]["name"]
-    else:
-        what = f"a {impl.value} {ntype.value.lower()}"
-        raise ctx.unsupported(what, resource, where,
-                              hint="on Seldon, flowyard-served nodes are PYTHON_CLASS models; "
-                                   "routers are RANDOM_ABTEST, combiners AVERAGE_COMBINER")
+    else:  # seldon_gaps sends a predictor with any other node to a Flowyard container
+        raise AssertionError(f"{resource} {where}: {impl.value} is not a Seldon node")
     params = [{"name": p.name, "value": str(p.value) if not isinstance(p.value, str)
                else p.value, "type": p.type.value} for p in node.parameters]
     if params and impl is not Implementation.PYTHON_CLASS:

@@ -22,8 +22,8 @@ from typing import Any
 from flowyard.pipelines.artifacts import ARTIFACT_CLASSES, Artifact, Metrics
 from flowyard.pipelines.engine.executor import (
     StepError,
-    _outputs_from_return,
     compile_source,
+    outputs_from_return,
     parse_text,
 )
 
@@ -74,7 +74,7 @@ def run_component(component: dict[str, Any], raw: dict[str, str], *, inputs: str
     if not callable(function):
         raise StepError(f"the component source defines no function {python['function']!r}")
     types = {p["name"]: p.get("type", "str") for p in outs.get("parameters", [])}
-    values = _outputs_from_return(function(**kwargs), types)
+    values = outputs_from_return(function(**kwargs), types)
     for name, art in produced.items():  # as a local step: logged metrics become the file
         if isinstance(art, Metrics) and not os.path.exists(art.path):
             art.write()

@@ -179,6 +179,10 @@ def build_routes(dp: DataPlane, *, max_request_bytes: int) -> list[BaseRoute]:
         Route(f"{versioned}/ready", g(model_ready), methods=["GET"]),
         Route(f"{versioned}/infer", g(infer), methods=["POST"]),
         Route("/api/v1.0/feedback", g(seldon_feedback), methods=["POST"]),
+        # What Seldon Core's executor calls on a MODEL container (its microservice API), so a
+        # `flowyard serve` container can be a node of a SeldonDeployment (kube/seldon.py).
+        Route("/predict", g(seldon_predict), methods=["POST"]),
+        Route("/send-feedback", g(seldon_feedback), methods=["POST"]),
         Route("/health/ping", g(seldon_ping), methods=["GET"]),
         Route("/health/status", g(ready), methods=["GET"]),
         Route("/metrics", g(metrics), methods=["GET"]),

@@ -109,7 +109,9 @@ def _input_artifact(spec: dict[str, Any], work: Path, store: Any) -> Artifact:
                path=path)
 
 
-def _outputs_from_return(value: Any, outputs: dict[str, str]) -> dict[str, Any]:
+def outputs_from_return(value: Any, outputs: dict[str, str]) -> dict[str, Any]:
+    """A component function's return value as its declared output parameters (shared with
+    the in-image step runner, pipelines/kube_step.py, so both places read it alike)."""
     if not outputs:
         return {}
     names = list(outputs)
@@ -151,7 +153,7 @@ def _run_python(task: dict[str, Any], code: CodeType, work: Path,
             kwargs[name] = _input_artifact(spec, work, store)
     kwargs.update(outs)
     value = function(**kwargs)
-    return _outputs_from_return(value, task["output_parameters"])
+    return outputs_from_return(value, task["output_parameters"])
 
 
 def _substitute(text: str, values: dict[str, str]) -> str:
