@@ -158,7 +158,11 @@ def test_provenance_walks_both_ways(ds: DataStore) -> None:
     assert {c.repo for c in ds.subvenance("clean@master")} == {"features", "model"}
     with pytest.raises(Conflict, match="repo 'raw' has commits that commits of"):
         ds.delete_repo("raw")
-    # A provenance-only commit (same data, new inputs) is still recorded.
+    # The same data from the same inputs is no news; from a new input commit it is.
+    same = ds.put_bytes("clean@master:/d.csv", b"1", origin="data-pipeline",
+                        provenance=["raw@master"])
+    assert not same.changed and same.commit is not None and same.commit.id == clean.id
+    ds.put_bytes("raw@master:/d.csv", b"1,2,3")
     again = ds.put_bytes("clean@master:/d.csv", b"1", origin="data-pipeline",
                          provenance=["raw@master"])
     assert again.changed

@@ -92,12 +92,19 @@ def test_new_data_at_the_same_path_misses_the_cache(engine: Engine, ds: DataStor
                                                     metadata: MetadataStore) -> None:
     first = engine.run(dsl.compile(iris))
     assert first.state == "Succeeded", first.error
+    model = ds.resolve("models@master")
     again = engine.run(dsl.compile(iris))
     assert metadata.get_step(again.id, "train").state == "Cached"
+    # The same model from the same data commit: outputsTo makes no new commit.
+    assert [c.id for c in ds.log("models@master")] == [model.id]
 
     ds.put_bytes("raw@master:/notes.txt", b"unrelated")      # a new commit, same iris.csv
     same = engine.run(dsl.compile(iris))
     assert metadata.get_step(same.id, "train").state == "Cached"
+    # The same model from a new data commit: a commit recording that lineage.
+    relineaged = ds.resolve("models@master")
+    assert relineaged.parent == model.id and relineaged.tree == model.tree
+    assert relineaged.provenance == [ds.resolve("raw@master").id]
 
     ds.put_bytes("raw@master:/iris.csv", IRIS_V2)
     changed = engine.run(dsl.compile(iris))

@@ -3,6 +3,7 @@ the CLI with --server waits for it."""
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -82,8 +83,15 @@ def test_cli_through_the_platform(live: LivePlatform, cli: Callable[..., Result]
     assert (live.home / "volumes" / "default" / "ws-copy" / "data.csv").read_text() == "a,b\n1,2\n"
     listed = cli("volume", "snapshots")
     assert "ws-1" in listed.out and "ws-2" in listed.out
-    commit = cli("volume", "commit", "ws-1", "datasets@master")
-    assert commit.code == 2 and "not available through --server" in commit.err
+    assert cli("data", "repo", "create", "datasets").code == 0
+    commit = cli("volume", "commit", "ws-1", "datasets@master:/ws", "-m", "from ws-1")
+    assert commit.code == 0, commit.err
+    assert "committed snapshot ws-1 as datasets@" in commit.out and "(1 files)" in commit.out
+    same = cli("volume", "commit", "ws-2", "datasets@master:/ws")    # ws-2 == ws-1
+    assert same.code == 0 and "no new commit" in same.out
+    inspected = json.loads(cli("data", "inspect", "datasets@master", "-o", "json").out)
+    assert inspected["provenance"] == [_get(live, "volumesnapshots", "ws-1")["status"]["commit"]]
+    assert inspected["files"] == 1 and inspected["message"] == "from ws-1"
     deleted = cli("volume", "delete", "ws-copy")
     assert deleted.code == 0, deleted.err
     wait_for(lambda: not (live.home / "volumes" / "default" / "ws-copy").exists(), 30,
@@ -188,3 +196,101 @@ def test_snapshot_cut_by_a_platform_crash_is_taken_after_restart(tmp_path: Path)
         assert _get(platform, "volumesnapshots", "cut")["status"]["files"] == 12
     finally:
         platform.stop()
+
+
+def _user(live: LivePlatform, name: str, profile: str) -> str:
+    """A user owning a new profile; their token."""
+    with httpx.Client(base_url=live.url, headers=live.headers, timeout=10) as admin:
+        assert admin.post(f"{API}/users", json={"name": name}).status_code == 201
+        made = admin.post(f"{API}/profiles", json={"name": profile, "owner": name})
+        assert made.status_code == 201, made.text
+        token = admin.post(f"{API}/tokens", json={"user": name}).json()["token"]
+    return str(token)
+
+
+def _ready(client: Any, kind: str, name: str) -> dict[str, Any]:
+    wait_for(lambda: client.get(kind, name).status.get("phase") in ("Ready", "Failed"), 60,
+             f"{kind} {name} Ready")
+    status: dict[str, Any] = client.get(kind, name).status
+    assert status["phase"] == "Ready", status
+    return status
+
+
+def test_snapshot_commit_over_http_checks_the_profile(live: LivePlatform,
+                                                      tmp_path: Path) -> None:
+    from flowyard.client import Client
+    from flowyard.client.http import HttpTransport
+    from flowyard.client.volumes import commit_snapshot
+    from flowyard.data.records import Commit
+    from flowyard.errors import FlowyardError, InvalidInput, NotFound
+    from flowyard.resources.loader import parse_resource
+    from flowyard.settings import Settings
+    from flowyard.volumes import volume_resource
+
+    vera, walt = _user(live, "vera", "vol-a"), _user(live, "walt", "vol-b")
+    with httpx.Client(base_url=live.url, headers=live.headers, timeout=10) as admin:
+        added = admin.put(f"{API}/profiles/vol-a/contributors/walt", json={"role": "view"})
+        assert added.status_code == 200, added.text
+
+    def client(token: str, profile: str) -> Client:
+        return Client(server=live.url, token=token,
+                      settings=Settings(home=tmp_path / "client", namespace=profile))
+
+    def commit(c: Client, profile: str, snapshot: str, target: str,
+               message: str = "") -> Commit | None:
+        assert isinstance(c.transport, HttpTransport)
+        return commit_snapshot(c.transport, profile, snapshot, target, message=message)
+
+    with client(vera, "vol-a") as c:
+        c.apply(volume_resource("ws", "vol-a"))
+        _ready(c, "Volume", "ws")
+        (live.home / "volumes" / "vol-a" / "ws" / "x.csv").write_text("1,2\n")
+        c.apply(parse_resource({"apiVersion": "flowyard.dev/v1alpha1", "kind": "VolumeSnapshot",
+                                "metadata": {"name": "s1", "namespace": "vol-a"},
+                                "spec": {"volume": "ws"}}))
+        snap = _ready(c, "VolumeSnapshot", "s1")
+        c.data.create_repo("vol-a-data")
+        made = commit(c, "vol-a", "s1", "vol-a-data@master:/ws", "s1 as data")
+        assert made is not None and made.files == 1 and made.provenance == [snap["commit"]]
+        assert made.info["volumeSnapshot"] == "s1" and made.message == "s1 as data"
+        assert c.data.read_bytes("vol-a-data@master:/ws/x.csv") == b"1,2\n"
+        assert commit(c, "vol-a", "s1", "vol-a-data@master:/ws") is None   # nothing new
+        assert [x.id for x in c.data.log("vol-a-data@master")] == [made.id]
+
+        assert isinstance(c.transport, HttpTransport)
+        url = f"{API}/namespaces/vol-a/volumesnapshots/s1/commit"
+        bad = c.transport.http.post(url, json={"target": 5})
+        assert bad.status_code == 400 and "expects {target, message}" in bad.text
+        bad = c.transport.http.post(url, json={"target": "vol-a-data@@x"})
+        assert bad.status_code == 400 and "field target='vol-a-data@@x'" in bad.text
+        with pytest.raises(InvalidInput, match="'vol-a-data@@x'"):     # refused client-side
+            commit(c, "vol-a", "s1", "vol-a-data@@x")
+        with pytest.raises(NotFound, match="VolumeSnapshot 'nope' not found"):
+            commit(c, "vol-a", "nope", "vol-a-data@master")
+        with pytest.raises(NotFound, match="repo 'nowhere' not found in namespace 'vol-a'"):
+            commit(c, "vol-a", "s1", "nowhere@master")
+
+    with client(walt, "vol-b") as w:
+        w.data.create_repo("vol-b-data")
+        w.data.put_bytes("vol-b-data@master:/secret.txt", b"walt's")
+        with pytest.raises(FlowyardError, match="may only view profile 'vol-a'"):
+            commit(w, "vol-a", "s1", "vol-a-data@master:/w")     # a viewer does not write
+    with client(vera, "vol-a") as c:
+        # A repo of another profile answers like a missing one, and so does a profile in
+        # which vera has no role.
+        with pytest.raises(NotFound, match="repo 'vol-b-data' not found in namespace 'vol-a'"):
+            commit(c, "vol-a", "s1", "vol-b-data@master")
+        with pytest.raises(NotFound, match="not found in namespace 'vol-b'"):
+            commit(c, "vol-b", "s1", "vol-b-data@master")
+        assert [x.id for x in c.data.log("vol-a-data@master")] == [made.id]
+
+        # Filling a volume reads with the profile's rights too: her own repo, not walt's.
+        c.apply(volume_resource("own", "vol-a", data="vol-a-data@master:/ws"))
+        assert _ready(c, "Volume", "own")["source"]["commit"] == made.id
+        assert (live.home / "volumes" / "vol-a" / "own" / "x.csv").read_text() == "1,2\n"
+        c.apply(volume_resource("peek", "vol-a", data="vol-b-data@master"))
+        wait_for(lambda: c.get("Volume", "peek").status.get("phase") == "Failed", 60,
+                 "the Volume filled from another profile's repo Failed")
+        assert ("source.data: repo 'vol-b-data' not found in namespace 'vol-a'"
+                in c.get("Volume", "peek").status["message"])
+        assert not (live.home / "volumes" / "vol-a" / "peek").exists()

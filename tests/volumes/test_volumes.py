@@ -10,6 +10,7 @@ import pytest
 
 from conftest import blob_count
 from flowyard.errors import Conflict, InvalidInput, NotFound, ResourceInvalid
+from flowyard.store.metadata import MetadataStore
 from flowyard.store.objects import ObjectStore
 from flowyard.volumes import Volumes, volume_resource
 
@@ -99,6 +100,45 @@ def test_snapshot_as_a_data_commit_and_back(vols: Volumes) -> None:
     assert sorted(p.name for p in got.iterdir()) == sorted(p.name for p in folder.iterdir())
     assert (got / "part-002.bin").read_bytes() == (folder / "part-002.bin").read_bytes()
 
+    # Committing it again, or an unchanged later snapshot (the same snapshot commit), is no
+    # news; a snapshot with new files is.
+    assert vols.commit("team-a", "v1", "datasets@master:/ws") is None
+    assert vols.snapshot("team-a", "ws", "v2").status["commit"] == snap.status["commit"]
+    assert vols.commit("team-a", "v2", "datasets@master:/ws") is None
+    assert [c.id for c in ds.log("datasets@master")] == [commit.id]
+    (folder / "notes" / "readme.md").write_bytes(b"# notes v3\n")
+    v3 = vols.snapshot("team-a", "ws", "v3")
+    newer = vols.commit("team-a", "v3", "datasets@master:/ws")
+    assert newer is not None and newer.parent == commit.id
+    assert newer.provenance == [v3.status["commit"]]
+
+
+def test_on_a_platform_volumes_use_only_their_profiles_repos(
+        vols: Volumes, metadata: MetadataStore, objects: ObjectStore) -> None:
+    ds = vols.data
+    ds.create_repo("theirs", namespace="team-b")
+    ds.put_bytes("theirs@master:/secret.txt", b"team-b's")
+    ds.create_repo("ours", namespace="team-a")
+    vols.create(volume_resource("ws", "team-a"))
+    (vols.path("team-a", "ws") / "a.txt").write_text("a")
+    vols.snapshot("team-a", "ws", "s1")
+    guarded = Volumes(metadata, objects, vols.settings, own_profile_data=True)
+    try:
+        with pytest.raises(NotFound, match=r"source\.data: repo 'theirs' not found in "
+                                           r"namespace 'team-a'"):
+            guarded.create(volume_resource("peek", "team-a", data="theirs@master"))
+        assert not guarded.path("team-a", "peek").exists()
+        with pytest.raises(NotFound, match="commit: repo 'theirs' not found in namespace"):
+            guarded.commit("team-a", "s1", "theirs@master:/ws")
+        made = guarded.commit("team-a", "s1", "ours@master:/ws")
+        assert made is not None and made.files == 1
+        assert guarded.create(volume_resource("copy", "team-a", data="ours@master:/ws"))
+    finally:
+        guarded.close()
+    # In-process (no platform) every repo is the caller's.
+    assert vols.create(volume_resource("peek", "team-a", data="theirs@master"))
+    assert (vols.path("team-a", "peek") / "secret.txt").read_bytes() == b"team-b's"
+
 
 def test_delete_removes_folder_keeps_snapshots(vols: Volumes) -> None:
     vols.create(volume_resource("ws", "team-a"))
@@ -154,6 +194,7 @@ def test_mount_links_are_skipped_deeper_folder_links_refused(vols: Volumes,
     assert snap.status["files"] == 2 and snap.status["skipped"] == ["data"]
     again = vols.snapshot("team-a", "ws", "s2")
     assert again.status["newBytes"] == 0 and again.status["digest"] == snap.status["digest"]
+    assert again.status["commit"] == snap.status["commit"]      # unchanged: no new commit
     vols.restore("team-a", "s1", "copy")
     copy = vols.path("team-a", "copy")
     assert sorted(p.name for p in copy.iterdir()) == ["mine.txt", "sub"]

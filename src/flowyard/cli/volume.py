@@ -3,7 +3,8 @@
 Registered in main.py as `app.add_typer(volume_cmd.app, name="volume")`. Without a server the
 work happens in this process (`flowyard.volumes.Volumes` on the embedded stores); with
 `--server` the command applies `Volume` / `VolumeSnapshot` resources and waits for the
-platform's volume controller to report them Ready or Failed.
+platform's volume controller to report them Ready or Failed; `commit` asks the platform to
+write the data commit next to its stores (`client/volumes.py`).
 """
 
 from __future__ import annotations
@@ -328,24 +329,26 @@ def commit_command(
 ) -> None:
     """Commit a snapshot into a data repo (no bytes copied; provenance = the snapshot)."""
     from flowyard.cli.output import print_data
-    from flowyard.errors import InvalidInput
+    from flowyard.client.http import HttpTransport
+    from flowyard.client.volumes import commit_snapshot
 
     with _client() as client:
+        profile = namespace or client.settings.namespace
         local = _local(client)
-        if local is None:
-            raise InvalidInput(
-                "`flowyard volume commit` runs next to the stores and is not available "
-                "through --server yet",
-                hint="run it on the platform's machine without --server (same FLOWYARD_HOME)")
-        try:
-            commit = local.commit(namespace or client.settings.namespace, snapshot, target,
-                                  message=message)
-        finally:
-            local.close()
+        if local is not None:
+            try:
+                commit = local.commit(profile, snapshot, target, message=message)
+            finally:
+                local.close()
+        else:
+            assert isinstance(client.transport, HttpTransport)
+            commit = commit_snapshot(client.transport, profile, snapshot, target,
+                                     message=message)
     if output is not OutputFormat.table:
         print_data(commit.to_dict() if commit else {"commit": None, "changed": False}, output)
     elif commit is None:
-        typer.echo(f"{target} already holds snapshot {snapshot}'s files; no new commit")
+        typer.echo(f"{target} already holds snapshot {snapshot}'s files, committed from "
+                   "it; no new commit")
     else:
         typer.echo(f"committed snapshot {snapshot} as {commit.repo}@{commit.id} "
                    f"({commit.files} files)")

@@ -461,11 +461,13 @@ class CommitWriter:
             base = base_cache[1]
             merged, changed = self._merge(base)
             self.result.files = len(merged)
-            if not changed and not self.provenance:
-                self._abandon()
-                self.result.commit = self._commit(head)
-                self.result.changed = False
-                break
+            if not changed:
+                current = self._commit(head)
+                if self._adds_no_lineage(current):
+                    self._abandon()
+                    self.result.commit = current
+                    self.result.changed = False
+                    break
             self._check_clashes(merged)
             tree, blobs = write_tree(self.ds.objects, merged, known=cat.registered)
             registry = [(d, "tree", 0) for d in blobs]
@@ -500,7 +502,7 @@ class CommitWriter:
         that nothing changed: no tree is loaded then, nothing is written."""
         if self.memo_key is None or self._plan_fingerprint is None or self._puts:
             return False
-        if self._batch or self._resolved or self.provenance:
+        if self._batch or self._resolved:
             return False
         memo = self.ds.stat_cache.memo(*self.memo_key)
         if memo is None:
@@ -512,6 +514,8 @@ class CommitWriter:
         if self._current_head() != head:
             return False
         commit = self._commit(head)
+        if not self._adds_no_lineage(commit):
+            return False
         self.result.commit = commit
         self.result.changed = False
         self.result.files = commit.files if commit else 0
@@ -519,6 +523,18 @@ class CommitWriter:
         self._cached = {}
         self._finished = True
         return True
+
+    def _adds_no_lineage(self, head: Commit | None) -> bool:
+        """Whether an unchanged tree may skip its commit: its provenance names no commit the
+        head does not already record.
+
+        The same files computed again from the same inputs (a retried step, a re-put) are no
+        news, but the same files computed from a new input commit are: without a commit
+        saying so, the new input's subvenance would miss them and the output's provenance
+        would still name only the old input."""
+        if not self.provenance:
+            return True
+        return head is not None and set(self.provenance) <= set(head.provenance)
 
     def _resolve_cached(self, base: dict[str, FileEntry]) -> None:
         """Turn stat-cache hits into entries; re-read files whose packs were collected."""
@@ -556,13 +572,11 @@ class CommitWriter:
             return row.head
 
     def _merge(self, base: dict[str, FileEntry]) -> tuple[dict[str, FileEntry], bool]:
-        merged = base
-        changed = False
         if self._deletes:
             merged = {p: e for p, e in base.items() if not any(_under(p, d) for d in self._deletes)}
-            changed = len(merged) != len(base)
         else:
             merged = dict(base)
+        changed = False
         for path, e in self._puts.items():
             old = base.get(path)
             if old is not None and old.same_content(e):
@@ -570,7 +584,9 @@ class CommitWriter:
             else:
                 merged[path] = e
                 changed = True
-        return merged, changed
+        # Deleted and put back unchanged (a sync put, a whole output rewritten) is no change;
+        # with no put changed, merged's paths are base's, so only a count can differ.
+        return merged, changed or len(merged) != len(base)
 
     def _check_clashes(self, merged: dict[str, FileEntry]) -> None:
         # The folders the puts need, against the files: set operations, not a loop per path.

@@ -10,8 +10,10 @@ steps do (kube/datum_step.py). `fetch` resolves the ref once for the whole Workf
 writes the file or folder at DEST (Argo's output artifact) and the resolved `repo@commit`
 to FILE (an output parameter), so every consumer and every commit task see the same commit.
 `commit` puts SOURCE at the target with origin `pipeline`, info {run, step, artifact} and
-the fetched commits as provenance, like a local run (pipelines/engine/datarefs.py); when
-the path already holds the artifact's exact files, no commit is made.
+the fetched commits as provenance, like a local run (pipelines/engine/datarefs.py). The data
+layer decides whether that is a new commit: not when the path already holds the artifact's
+exact files and the head already records those input commits (a retried pod, the same
+model trained on the same data); yes when the inputs are new, even with identical files.
 
 Exit codes: 0 done, 1 the store failed, 2 bad input.
 """
@@ -19,13 +21,12 @@ Exit codes: 0 done, 1 the store failed, 2 bad input.
 from __future__ import annotations
 
 import argparse
-import mmap
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from flowyard.errors import InvalidInput, NotFound
+from flowyard.errors import InvalidInput
 from flowyard.kube.datum_step import entry_point, write_output
 
 if TYPE_CHECKING:
@@ -51,59 +52,16 @@ def commit(ds: DataStore, source: Path, target: str, *, run: str, step: str, art
     if not source.exists():
         raise InvalidInput(f"step {step!r} produced no artifact {artifact!r} at {source}",
                            hint="the step's output artifact must be written for outputsTo")
-    head = holding(ds, source, target)
-    if head is not None:
-        print(f"outputsTo {target}: {artifact!r} unchanged, no new commit (head {head})",
-              file=sys.stderr)
-        return head
     info = {"run": run, "step": step, "artifact": artifact}
     result = ds.put(target, [source], origin="pipeline", provenance=list(provenance),
                     sync=True, message=f"run {run} step {step}: {artifact}", info=info)
     done = result.commit.id if result.commit is not None else ds.resolve(target).id
-    print(f"outputsTo {target}: commit {done}", file=sys.stderr)
-    return done
-
-
-def holding(ds: DataStore, source: Path, target: str) -> str | None:
-    """The branch head when the target path already holds exactly source's files.
-
-    A put that carries provenance always publishes a commit, so an unchanged artifact (a
-    retried commit pod, a model trained again on the same data) is caught here instead."""
-    from flowyard.data.refs import parse_target
-
-    tgt = parse_target(target)
-    try:
-        head = ds.resolve(tgt)
-        listed = ds.ls(f"{tgt.repo}@{head.id}:/{tgt.path}", recursive=True)
-    except NotFound:  # no commit yet, or nothing at the path
-        return None
-    if source.is_dir():
-        base = f"/{tgt.path}/" if tgt.path else "/"
-        local = {base + f.relative_to(source).as_posix(): f
-                 for f in source.rglob("*") if f.is_file()}
+    if result.changed:
+        print(f"outputsTo {target}: commit {done}", file=sys.stderr)
     else:
-        as_file = bool(tgt.path) and not target.endswith("/")
-        name = tgt.path if as_file else "/".join(p for p in (tgt.path, source.name) if p)
-        local = {f"/{name}": source}
-    stored = {e.path: e for e in listed if e.type == "file"}
-    if stored.keys() != local.keys():
-        return None
-    for path, file in local.items():
-        entry = stored[path]
-        if entry.size != file.stat().st_size or entry.digest != _digest(file):
-            return None
-    return head.id
-
-
-def _digest(file: Path) -> str:
-    """The store's content digest of a file, without reading it into memory."""
-    from flowyard.data.content import digest_of
-
-    if file.stat().st_size == 0:
-        return digest_of(b"")
-    with (file.open("rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as view,
-          memoryview(view) as data):
-        return digest_of(data)
+        print(f"outputsTo {target}: {artifact!r} unchanged, no new commit (head {done})",
+              file=sys.stderr)
+    return done
 
 
 def parse_provenance(text: str) -> list[str]:

@@ -561,6 +561,7 @@ def create_app(platform: Platform) -> Starlette:
     from flowyard.platform.serving_stats import serving_stats_routes
     from flowyard.platform.session import PUBLIC, Sessions, session_routes
     from flowyard.platform.views import Views, view_routes
+    from flowyard.platform.volume_api import volume_routes
 
     sessions = Sessions(platform)
     gateway = Gateway(platform)
@@ -568,7 +569,7 @@ def create_app(platform: Platform) -> Starlette:
     api = Api(platform)  # shared by the data routes (registered before the generic ones)
     app = Starlette(routes=session_routes(sessions) + account_routes(AccountApi(platform))
                     + gateway_routes(gateway) + view_routes(Views(platform))
-                    + data_routes(api) + serving_stats_routes(api)
+                    + data_routes(api) + volume_routes(api) + serving_stats_routes(api)
                     + notebook_routes(NotebookApi(platform)) + routes(api)
                     + [static_mount()],
                     lifespan=lifespan,

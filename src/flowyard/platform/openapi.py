@@ -192,7 +192,8 @@ def _account_paths(any_obj: dict[str, Any], items: dict[str, Any]) -> dict[str, 
 
 
 def _data_paths(any_obj: dict[str, Any], items: dict[str, Any]) -> dict[str, Any]:
-    """Versioned data per profile (data_api.py) and serving statistics (serving_stats.py)."""
+    """Versioned data per profile (data_api.py), snapshots into it (volume_api.py) and
+    serving statistics (serving_stats.py)."""
     ns = _param("namespace")
     repo = [ns, _param("repo")]
     ref = _param("ref", "query")
@@ -262,6 +263,12 @@ def _data_paths(any_obj: dict[str, Any], items: dict[str, Any]) -> dict[str, Any
             {"200": _ok(graph)},
             [*repo, ref, _param("direction", "query", {"enum": ["up", "down", "both"]}),
              _param("transitive", "query", {"type": "boolean"})])},
+        f"{API}/namespaces/{{namespace}}/volumesnapshots/{{name}}/commit": {"post": _op(
+            "commit a Ready VolumeSnapshot's files at `target` (a repo of the same profile; "
+            "no bytes copied, provenance = the snapshot's commit); 200 with changed=false "
+            "when the target holds them already", {"201": _ok(any_obj), "200": _ok(any_obj)},
+            [ns, _param("name")], {"type": "object", "required": ["target"], "properties": {
+                "target": {"type": "string"}, "message": {"type": "string"}}})},
         f"{API}/namespaces/{{namespace}}/inferencegraphs/{{name}}/stats": {"get": _op(
             "statistics of a running InferenceGraph: requests, rate, latency, traffic split, "
             "router arms", {"200": _ok(any_obj)}, [ns, _param("name")])},

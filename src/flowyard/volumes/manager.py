@@ -64,10 +64,16 @@ def volume_resource(name: str, profile: str = "default", *, size: str = "10Gi",
 class Volumes:
     """Volumes and snapshots on a MetadataStore (records) and an ObjectStore (bytes)."""
 
-    def __init__(self, meta: MetadataStore, objects: ObjectStore, settings: Settings) -> None:
+    def __init__(self, meta: MetadataStore, objects: ObjectStore, settings: Settings, *,
+                 own_profile_data: bool = False) -> None:
+        """`own_profile_data`: a volume is filled from, and a snapshot committed into, only
+        repos of its own profile. The platform sets it, where profiles are permission
+        boundaries and its controller acts for users whose access to other profiles' repos
+        it does not know; in-process every repo is the caller's."""
         self.meta = meta
         self.objects = objects
         self.settings = settings
+        self.own_profile_data = own_profile_data
         self.home = settings.home.expanduser()
         self._data: DataStore | None = None
 
@@ -163,6 +169,7 @@ class Volumes:
                 snapshots.restore(self.data, profile, commit, staging)
                 origin = {"snapshot": source["snapshot"], "commit": commit}
             elif source.get("data"):
+                self._own_repo(profile, source["data"], f"volume '{name}': source.data")
                 got = self.data.get(source["data"], staging)
                 origin = {"data": source["data"], "commit": got.commit}
             folders.install(staging, folder)
@@ -294,21 +301,38 @@ class Volumes:
     def commit(self, profile: str, snapshot: str, target: str, *,
                message: str = "") -> Commit | None:
         """Commit a snapshot's files to `repo@branch[:/path]` (no bytes copied), with the
-        snapshot's commit as provenance; None when the branch already held exactly them."""
+        snapshot's commit as provenance; None when the path already held exactly them and
+        the branch head already names that snapshot commit (committing it again)."""
         from flowyard.data.refs import parse_target
 
         snap = self._ready_snapshot(profile, snapshot, "commit")
         tgt = parse_target(target)
+        self._own_repo(profile, target, "commit")
         if tgt.ref is None:
             target = f"{tgt.repo}@master" + (f":/{tgt.path}" if tgt.path else "")
         status = snap["status"]
         info = {"volumeSnapshot": snapshot, "profile": profile,
                 "volume": snap["spec"]["volume"], "snapshotCommit": status.get("commit", "")}
-        return snapshots.to_data(self.data, profile, str(status.get("commit", "")), target,
-                                 message=message or f"volume snapshot {profile}/{snapshot}",
-                                 info=info)
+        result = snapshots.to_data(self.data, profile, str(status.get("commit", "")), target,
+                                   message=message or f"volume snapshot {profile}/{snapshot}",
+                                   info=info)
+        return result.commit if result.changed else None
 
     # -- helpers ----------------------------------------------------------------------------
+
+    def _own_repo(self, profile: str, ref: str, where: str) -> None:
+        """With own_profile_data, refuse a repo of another profile exactly as a missing one
+        (its existence must not leak), like the data API."""
+        from flowyard.data.refs import parse_target
+
+        if not self.own_profile_data:
+            return
+        repo = parse_target(ref).repo
+        if self.data.catalog.repo_namespace(repo) != profile:
+            raise NotFound(f"{where}: repo '{repo}' not found in namespace '{profile}'",
+                           hint=f"on a platform, volumes of profile '{profile}' read from and "
+                                f"commit into its own repos; list them: FLOWYARD_NAMESPACE="
+                                f"{profile} flowyard data repo list")
 
     def _ready_volume(self, profile: str, name: str, where: str) -> dict[str, Any]:
         try:

@@ -29,8 +29,8 @@ from typing import TYPE_CHECKING, Any
 from flowyard.errors import Conflict, NotFound
 
 if TYPE_CHECKING:
-    from flowyard.data.records import Commit
     from flowyard.data.repo import DataStore
+    from flowyard.data.writer import PutResult
 
 REPO_PREFIX = "volumes."
 REPO_DESCRIPTION = "Snapshots of the volumes of profile {profile}, one branch per volume " \
@@ -129,9 +129,10 @@ def restore(ds: DataStore, profile: str, commit: str, dest: Path) -> tuple[int, 
 
 
 def to_data(ds: DataStore, profile: str, commit: str, target: str, *, message: str,
-            info: dict[str, Any]) -> Commit | None:
+            info: dict[str, Any]) -> PutResult:
     """Commit the snapshot's files at `repo@branch[:/path]` (replacing what is under the
-    path), pointing at the snapshot's chunks; provenance = the snapshot's commit."""
+    path), pointing at the snapshot's chunks; provenance = the snapshot's commit. No commit
+    (`changed` False) when the path holds them already and the head names that snapshot."""
     from flowyard.data.refs import parse_target
     from flowyard.data.tree import load_entries, read_tree
 
@@ -150,4 +151,4 @@ def to_data(ds: DataStore, profile: str, commit: str, target: str, *, message: s
         for entry in entries.values():
             path = f"{prefix}/{entry.path}" if prefix else entry.path
             writer.put_entry(replace(entry, path=path))
-        return writer.finish().commit
+        return writer.finish()

@@ -47,7 +47,7 @@ class VolumeController:
             from flowyard.volumes import Volumes
 
             self._volumes = Volumes(self.platform.metadata, self.platform.objects,
-                                    self.platform.settings)
+                                    self.platform.settings, own_profile_data=True)
         return self._volumes
 
     async def reconcile(self) -> None:
