@@ -10,7 +10,8 @@ hits all three alike. Reported per workload: p50/p95/p99 of each path, and the a
     python benchmarks/gateway/bench.py --rounds 10000 --no-nginx
 
 The gateway runs as the platform serves it: uvicorn (httptools, uvloop), AuthMiddleware
-checking a bearer token, the route table, role check, httpx upstream pool.
+checking a bearer token (cached 2 s), the route table, role check, the pooled upstream
+connections of upstream.py.
 """
 
 from __future__ import annotations
@@ -178,6 +179,7 @@ def summarize(workload: str, samples: dict[str, list[float]]) -> dict[str, Any]:
         row[name] = percentiles(values)
         if name != "direct":
             row[f"{name}_added_p50"] = row[name]["p50"] - row["direct"]["p50"]
+            row[f"{name}_added_p99"] = row[name]["p99"] - row["direct"]["p99"]
             row[f"{name}_added_paired"] = statistics.median(
                 v - d for v, d in zip(values, direct, strict=True))
     return row
@@ -283,8 +285,10 @@ def _line(row: dict[str, Any]) -> str:
     text = (f"{row['workload']}: flowyard cpu {row['cpu:flowyard']:.0f} us/req, "
             f"direct p50 {row['direct']['p50']:.0f} us, "
             f"flowyard p50 {row['flowyard']['p50']:.0f} us "
-            f"(+{row['flowyard_added_p50']:.0f} us, paired +{row['flowyard_added_paired']:.0f})")
+            f"(+{row['flowyard_added_p50']:.0f} us, paired +{row['flowyard_added_paired']:.0f}; "
+            f"p99 {row['flowyard']['p99']:.0f} us, +{row['flowyard_added_p99']:.0f})")
     text += (f", proxy-only +{row['proxy-only_added_paired']:.0f} us "
+             f"(p99 +{row['proxy-only_added_p99']:.0f}) "
              f"(cpu {row['cpu:proxy-only']:.0f} us/req)")
     if "nginx" in row:
         text += (f", nginx p50 {row['nginx']['p50']:.0f} us "

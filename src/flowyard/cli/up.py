@@ -72,7 +72,7 @@ def up_command(
             tail = log.read_text(encoding="utf-8", errors="replace")[-2000:]
             raise ConfigError(f"the platform exited with code {proc.returncode} while "
                               f"starting:\n{tail.strip()}", hint=f"full log: {log}")
-        time.sleep(0.05)
+        time.sleep(0.01)  # a stat and a small read: polling often costs next to nothing
     raise ConfigError(f"the platform (pid {proc.pid}) did not become ready in 30 s",
                       hint=f"see {log}")
 
@@ -125,10 +125,22 @@ def down_command(
     typer.echo(f"Flowyard platform killed after {timeout:g} s (pid {pid})")
 
 
+def _answers_ready(url: str) -> bool:
+    """GET /readyz answers 200. urllib rather than httpx, whose import (with the rich
+    console of its CLI) took longer than the question; no proxy: the server is local."""
+    import urllib.error
+    import urllib.request
+
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(f"{url}/readyz", timeout=2) as answer:
+            return int(answer.status) == 200
+    except (urllib.error.URLError, OSError, ValueError):
+        return False  # HTTPError (not 2xx) is a URLError too
+
+
 def status_command() -> None:
     """Say whether the platform runs, where, and whether it is ready."""
-    import httpx
-
     from flowyard.platform.server import read_state
 
     settings = _settings()
@@ -136,9 +148,6 @@ def status_command() -> None:
     if state is None:
         typer.echo(f"Flowyard platform: not running (home {settings.home})")
         raise typer.Exit(1)
-    try:
-        ready = httpx.get(f"{state['url']}/readyz", timeout=2).status_code == 200
-    except httpx.HTTPError:
-        ready = False
+    ready = _answers_ready(str(state["url"]))
     typer.echo(f"Flowyard platform: running at {state['url']} (pid {state['pid']}), "
                f"{'ready' if ready else 'NOT ready'}")

@@ -78,7 +78,6 @@ from flowyard.platform.upstream import (
     UpstreamResponse,
     UpstreamTimeout,
 )
-from flowyard.platform.wsproxy import UpstreamRefused, join, open_upstream
 
 if TYPE_CHECKING:
     from flowyard.platform.runtime import Platform
@@ -366,6 +365,9 @@ class Gateway:
 
     # -- websockets -------------------------------------------------------------------------
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # Here, not at the top: the websockets client is not on `flowyard up`'s path.
+        from flowyard.platform.wsproxy import UpstreamRefused, join, open_upstream
+
         first = await receive()
         if first["type"] != "websocket.connect":
             return

@@ -22,12 +22,12 @@ from starlette.routing import Route
 from flowyard.errors import Conflict, NotFound
 from flowyard.platform.api import API, blocking, guarded
 from flowyard.platform.auth import identity_of
-from flowyard.platform.controllers.notebooks import KIND, mark_started, mark_stopped, now_iso
 
 if TYPE_CHECKING:
     from flowyard.platform.runtime import Platform
 
 ACTIONS = ("start", "stop", "restart")
+KIND = "Notebook"
 
 
 class NotebookApi:
@@ -47,6 +47,9 @@ class NotebookApi:
                            hint=f"actions: {', '.join(ACTIONS)}")
         namespace, name = await self._allow(request, action)
         who = identity_of(request.scope).name
+        # Here, not at the top: the controller's modules are not on `flowyard up`'s path.
+        from flowyard.platform.controllers.notebooks import mark_started, mark_stopped, now_iso
+
         if action == "stop":
             body = await blocking(mark_stopped, self.p, namespace, name,
                                   f"stopped by {who} at {now_iso()}; workspace kept")

@@ -45,12 +45,27 @@ def read_state(settings: Settings) -> dict[str, Any] | None:
     path = state_file(settings)
     try:
         state: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-        os.kill(int(state["pid"]), 0)
+        pid = int(state["pid"])
     except (OSError, ValueError, KeyError, TypeError):
+        # Unreadable is not stale: removing it here once raced a server still writing it,
+        # and `flowyard up --detach` then waited 30 s for a file that was gone.
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
         with contextlib.suppress(OSError):
             path.unlink()
         return None
+    except PermissionError:
+        pass  # alive, another user's process
     return state
+
+
+def _write_state(path: Path, state: dict[str, Any]) -> None:
+    """Replace the state file atomically, so a reader never sees half of it."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(state), encoding="utf-8")
+    os.replace(tmp, path)
 
 
 def serve(settings: Settings, host: str = "127.0.0.1", port: int = DEFAULT_PORT, *,
@@ -99,8 +114,8 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = DEFAULT_PORT,
     async def startup(sockets: list[socket.socket] | None = None) -> None:
         await original_startup(sockets)
         # Written once the port answers: `flowyard up --detach` waits for this file.
-        path.write_text(json.dumps({"pid": os.getpid(), "url": url, "host": host,
-                                    "port": bound_port}), encoding="utf-8")
+        _write_state(path, {"pid": os.getpid(), "url": url, "host": host,
+                            "port": bound_port})
         logging.getLogger("flowyard.platform").info("Flowyard platform ready at %s", url)
         if first_token is not None:
             # As Jupyter prints its token: the one way in on a fresh platform.

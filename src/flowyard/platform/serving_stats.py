@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-import httpx
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -33,6 +32,8 @@ class ServingStats:
         self.p = api.p
 
     async def stats(self, request: Request) -> Response:
+        import httpx  # here: httpx (with its CLI's rich) is not on `flowyard up`'s path
+
         ns, name = request.path_params["namespace"], request.path_params["name"]
         await self.api.allow(request, ns, "view", f"{KIND} {name!r}")
         body: dict[str, Any] = await blocking(self.p.metadata.get_resource, KIND, ns, name)

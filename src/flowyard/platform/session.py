@@ -179,7 +179,7 @@ required></label>
         csrf = _cookies(request.scope).get(CSRF_COOKIE)
         if not csrf or not secrets.compare_digest(csrf, form.get("csrf", "")):
             return self._form(request, "The form expired; please try again.", 403)
-        who = await self._check(request, form.get("user", ""), form.get("password", ""))
+        who = await self.check(request, form.get("user", ""), form.get("password", ""))
         if who is None:
             return self._form(request, "Wrong user name or password.", 401)
         response = RedirectResponse("/", status_code=303)
@@ -204,14 +204,17 @@ required></label>
                 or not isinstance(body.get("password"), str):
             raise InvalidInput(f"POST {API}/login expects {{user, password}}, got "
                                f"{type(body).__name__}")
-        who = await self._check(request, body["user"], body["password"])
+        who = await self.check(request, body["user"], body["password"])
         if who is None:
             raise Unauthorized(f"wrong user name or password for {body['user']!r}")
         token = await blocking(self.p.auth.create_token, who.name,
                                str(body.get("description") or "flowyard login"))
         return JSONResponse({"user": who.name, "token": token}, status_code=201)
 
-    async def _check(self, request: Request, user: str, password: str) -> Identity | None:
+    async def check(self, request: Request, user: str, password: str) -> Identity | None:
+        """`user` if `password` is theirs, else None; every caller that checks a password
+        (login form, `POST /login`, a user changing its own password) goes through here, so
+        each failure slows the next attempt on that user and from that client alike."""
         keys = (f"user:{user}", f"ip:{request.client.host if request.client else '-'}")
         wait = self.throttle.delay(*keys)
         if wait:

@@ -24,6 +24,7 @@ from flowyard.serving.graph import GraphEngine
 from flowyard.serving.metrics import ServingMetrics
 from flowyard.serving.rest import build_routes, json_response
 from flowyard.serving.state import JsonFileStateStore, StateStore
+from flowyard.serving.stats import SHARE_ENV, RecordingStateStore
 from flowyard.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -122,13 +123,23 @@ def serve(graph: InferenceGraph, host: str = "127.0.0.1", port: int = 8080, work
                "cache_dir": str(cache_dir) if cache_dir else None,
                "max_request_bytes": max_request_bytes}
     if workers > 1:
+        import shutil
+        import tempfile
+
         # Worker processes rebuild the app from the environment (uvicorn needs an import
         # string to spawn them); each worker loads its own copy of the models.
         os.environ[_ENV_GRAPH] = json.dumps(graph.to_dict())
         os.environ[_ENV_OPTIONS] = json.dumps(options)
-        uvicorn.run("flowyard.serving.server:app_from_env", factory=True, host=host, port=port,
-                    workers=workers, log_level=log_level, access_log=False,
-                    proxy_headers=False, http=CoalescingHttpToolsProtocol)
+        # Where the workers publish their numbers, so /stats adds up all (serving/stats.py).
+        share = tempfile.mkdtemp(prefix=f"flowyard-{graph.metadata.name}-stats-")
+        os.environ[SHARE_ENV] = share
+        try:
+            uvicorn.run("flowyard.serving.server:app_from_env", factory=True, host=host,
+                        port=port, workers=workers, log_level=log_level, access_log=False,
+                        proxy_headers=False, http=CoalescingHttpToolsProtocol)
+        finally:
+            os.environ.pop(SHARE_ENV, None)
+            shutil.rmtree(share, ignore_errors=True)
         return
     app = _app(graph, options)
     # No X-Forwarded-* rewriting: nothing here reads the client address, and the middleware
@@ -144,6 +155,10 @@ def _app(graph: InferenceGraph, options: dict[str, Any]) -> Starlette:
 
     engine = build_engine(graph, base_dir=path("base_dir"), cache_dir=path("cache_dir"),
                           state_dir=path("state_dir"))
+    if os.environ.get(SHARE_ENV):
+        # A worker of several: /stats counts the router state it restores once, not once
+        # per worker, so it must know what that was.
+        engine.state_store = RecordingStateStore(engine.state_store)
     grpc_port = options.get("grpc_port")
     return build_app(engine, max_request_bytes=int(options["max_request_bytes"]),
                      grpc_port=int(grpc_port) if grpc_port is not None else None,

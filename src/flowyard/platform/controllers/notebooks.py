@@ -34,16 +34,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-import httpx
 from starlette.concurrency import run_in_threadpool
 
 from flowyard.errors import Conflict, FlowyardError, NotFound, RunFailed
-from flowyard.notebooks.spawner import NotebookServer, Spawner, base_url, log_tail
 from flowyard.platform import procs
 from flowyard.platform.routes_table import GatewayRoute, notebook_route
 
 if TYPE_CHECKING:
+    import httpx
+
     from flowyard.notebooks.environments import Environment
+    from flowyard.notebooks.spawner import NotebookServer, Spawner
     from flowyard.platform.runtime import Platform
     from flowyard.resources.notebook import Notebook
 
@@ -55,12 +56,33 @@ RESTARTED = "notebooks.flowyard.dev/restartedAt"
 MAX_BACKOFF = 60.0
 START_TIMEOUT = 120.0
 ACTIVITY_INTERVAL = 5.0
+CHECK_INTERVAL_ENV = "FLOWYARD_NOTEBOOK_CHECK_INTERVAL"
 TAIL = 20
 JUPYTER_ARGS_ENV = "FLOWYARD_NOTEBOOK_JUPYTER_ARGS"
 
 
 def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def check_interval() -> float:
+    """Seconds between the controller's looks at a running server's activity (idle culling)
+    and between retries of a notebook whose volume another writer holds:
+    `FLOWYARD_NOTEBOOK_CHECK_INTERVAL`, default 5 (Kubeflow's IDLENESS_CHECK_PERIOD)."""
+    raw = os.environ.get(CHECK_INTERVAL_ENV, "").strip()
+    if not raw:
+        return ACTIVITY_INTERVAL
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = float("nan")
+    if not 0 < seconds <= 3600:  # also false for nan
+        from flowyard.errors import ConfigError
+
+        raise ConfigError(f"{CHECK_INTERVAL_ENV}={raw!r} is not a number of seconds in "
+                          "(0, 3600]",
+                          hint=f"set {CHECK_INTERVAL_ENV} to e.g. 5, or unset it for 5 s")
+    return seconds
 
 
 def service_user(profile: str, name: str) -> str:
@@ -103,9 +125,9 @@ class NotebookController:
     def __init__(self, platform: Platform) -> None:
         self.platform = platform
         self.managed: dict[tuple[str, str], Managed] = {}
-        self.activity_interval = ACTIVITY_INTERVAL
+        self.activity_interval = check_interval()
         self._spawner: Spawner | None = None
-        self._http = httpx.AsyncClient(timeout=2.0, trust_env=False)
+        self._client: httpx.AsyncClient | None = None
         self._url: str | None = None
         self._preparing: dict[str, subprocess.Popen[bytes]] = {}
         self._routes: tuple[GatewayRoute, ...] = ()
@@ -115,8 +137,20 @@ class NotebookController:
         self._route_key: tuple[Any, ...] = ()
 
     @property
+    def _http(self) -> httpx.AsyncClient:
+        # Made on first use, as the spawner is: with no notebook, `flowyard up` need not
+        # import httpx (and the rich console its CLI pulls in) nor the spawner.
+        if self._client is None:
+            import httpx
+
+            self._client = httpx.AsyncClient(timeout=2.0, trust_env=False)
+        return self._client
+
+    @property
     def spawner(self) -> Spawner:
         if self._spawner is None:
+            from flowyard.notebooks.spawner import Spawner
+
             # Operators' Jupyter options, e.g. "--ServerApp.terminals_enabled=False".
             extra = shlex.split(os.environ.get(JUPYTER_ARGS_ENV, ""))
             self._spawner = Spawner(self.platform.settings.ensure_home(), extra_args=extra,
@@ -274,7 +308,7 @@ class NotebookController:
             del self._preparing[env.name]
         if code == 0 and environments.is_prepared(home, env):
             return environments.prepare(home, env)  # ready: returns at once
-        said = log_tail(self._prepare_output(home, env), 60) or f"exit code {code}"
+        said = _log_tail(self._prepare_output(home, env), 60) or f"exit code {code}"
         raise ConfigError(said)
 
     async def _watch(self, m: Managed, body: dict[str, Any]) -> None:
@@ -282,7 +316,7 @@ class NotebookController:
         assert server is not None
         code = server.process.poll()
         if code is not None:
-            tail = log_tail(server.log_path, TAIL)
+            tail = _log_tail(server.log_path, TAIL)
             was_ready = m.ready
             what = "exited with code" if was_ready else "failed to start (exit code"
             delay = min(MAX_BACKOFF, 1.0 * 2 ** m.restarts)
@@ -302,7 +336,7 @@ class NotebookController:
                 m.message, m.started_at = "", now_iso()
                 m.next_activity = time.monotonic() + self.activity_interval
             elif time.monotonic() - m.launched > START_TIMEOUT:
-                tail = log_tail(server.log_path, TAIL)
+                tail = _log_tail(server.log_path, TAIL)
                 await self._halt(m)
                 m.phase = "Failed"
                 m.message = (f"Jupyter server not ready after {START_TIMEOUT:g}s; last lines "
@@ -314,6 +348,8 @@ class NotebookController:
             await self._check_idle(m, body)
 
     async def _answers(self, server: NotebookServer) -> bool:
+        import httpx
+
         try:
             answer = await self._http.get(server.url + "api/status",
                                           headers={"Authorization": f"token {server.token}"})
@@ -399,8 +435,8 @@ class NotebookController:
             # Both pass by themselves (the volume gets ready, the other writer stops).
             m.phase = "Pending" if isinstance(exc, _NotReady) else "Failed"
             m.message = str(exc) + ("" if isinstance(exc, _NotReady)
-                                    else "; retrying every 5s")
-            m.next_start = time.monotonic() + 5.0
+                                    else f"; retrying every {self.activity_interval:g}s")
+            m.next_start = time.monotonic() + self.activity_interval
             return False
         except NotFound:
             for volume in attached:
@@ -457,6 +493,8 @@ class NotebookController:
         log.info("Notebook %s/%s deleted: server stopped, workspace kept", *m.key)
 
     async def _write_status(self, m: Managed) -> None:
+        from flowyard.notebooks.spawner import base_url
+
         path = base_url(m.namespace, m.name)
         url = self._url
         status: dict[str, Any] = {
@@ -491,7 +529,14 @@ class NotebookController:
             await run_in_threadpool(self._spawner.stop_all)
         for m in self.managed.values():
             self._release_volumes(m)
-        await self._http.aclose()
+        if self._client is not None:
+            await self._client.aclose()
+
+
+def _log_tail(path: Path, lines: int) -> str:
+    from flowyard.notebooks.spawner import log_tail
+
+    return log_tail(path, lines)
 
 
 class _NotReady(Exception):

@@ -52,16 +52,18 @@ class RunController:
 
     def orphans(self) -> list[str]:
         """Unfinished platform runs nobody drives (the platform stopped or crashed)."""
-        from flowyard.pipelines.engine.engine import driver_alive
-
         meta = self.platform.metadata
         found: list[str] = []
         for state in ("Pending", "Running"):
             for run in meta.list_runs(state=state, limit=100_000):
                 if run.options.get("driver") != PLATFORM_DRIVER or run.id in self.drivers:
                     continue
-                if run.state == "Running" and driver_alive(run):
-                    continue
+                if run.state == "Running":
+                    # Here: the engine's modules are only needed when a run was running.
+                    from flowyard.pipelines.engine.engine import driver_alive
+
+                    if driver_alive(run):
+                        continue
                 found.append(run.id)
         return found
 
