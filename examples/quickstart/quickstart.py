@@ -89,7 +89,8 @@ def start_platform(settings: Settings, port: int) -> tuple[str, str]:
     return url, token
 
 
-def put_batches(client: Client, batches: range, folder: Path) -> str:
+def put_batches(client: Client, batches: range, folder: Path) -> tuple[str, bool]:
+    """(cancer@master's head, whether this put made a new commit)."""
     files = write_shards(folder, batches)
     with client.data as data:
         result = data.put("cancer@master:/", [str(f) for f in files],
@@ -98,7 +99,7 @@ def put_batches(client: Client, batches: range, folder: Path) -> str:
     what = (f"new commit, {result.files_unchanged} unchanged" if result.changed
             else "all unchanged: no new commit")
     print(f"    cancer@master = {head[:12]} ({len(files)} batch files; {what})")
-    return head
+    return head, result.changed
 
 
 def wait_job(client: Client, input_head: str) -> dict[str, Any]:
@@ -135,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
         for repo in ("cancer", "models"):
             with contextlib.suppress(Conflict):  # a second run: the repo is there
                 data.create_repo(repo)
-    head = put_batches(client, FIRST_BATCHES, work)
+    head, _ = put_batches(client, FIRST_BATCHES, work)
 
     say("data pipeline 'features' (features.yaml)", "one datum per batch; runs on new commits")
     client.apply(client.validate([HERE / "features.yaml"]))
@@ -143,10 +144,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"    job {status['lastJob'][:12]}: {status['state']}, "
           f"output features@{str(status['outputCommit'])[:12]}")
     say("one more batch arrives", "only the new datum is processed")
-    head = put_batches(client, range(SHARDS), work)
+    head, changed = put_batches(client, range(SHARDS), work)
     status = wait_job(client, head)
     print(f"    job {status['lastJob'][:12]}: {status['state']}, "
-          f"output features@{str(status['outputCommit'])[:12]}")
+          f"output features@{str(status['outputCommit'])[:12]}"
+          + ("" if changed else " (an earlier run's job: nothing new to process)"))
 
     say("training pipeline 'train-cancer' (train.py)", "logreg and texture-only, in parallel")
     run = client.run(str(HERE / "train.py") + ":train_pipeline")
@@ -175,16 +177,30 @@ def main(argv: list[str] | None = None) -> int:
               f"[{'t' * width}{'L' * (30 - width)}]  texture {texture:>3}  logreg {logreg:>3}")
     stats = httpx.get(f"{url}/api/v1alpha1/namespaces/{profile}/inferencegraphs/cancer/stats",
                       headers={"Authorization": f"Bearer {token}"}, timeout=30).json()
+    served = {"texture": sum(t for t, _ in shifts), "logreg": sum(g for _, g in shifts)}
     for router in stats.get("routers", []):
         for arm in router["arms"]:
-            print(f"    arm {arm['child']:<8} served {arm['pulls']:>4}, "
-                  f"right {arm['mean']:.1%} of the time")
+            # `feedback` and `mean` are the router's learned state, kept across runs and
+            # restarts; the requests served are this run's own.
+            print(f"    arm {arm['child']:<8} served {served.get(arm['child'], 0):>4}, "
+                  f"right {arm['mean']:.1%} of the time "
+                  f"({int(arm['feedback'])} answers with feedback, all runs)")
 
     elapsed = time.monotonic() - started
-    say(f"done in {elapsed:.0f} s", "the platform keeps running; `flowyard down` stops it")
+    say(f"done in {elapsed:.0f} s", "the platform keeps running")
+    # The CLI finds the platform through FLOWYARD_HOME (./.flowyard here, not the default
+    # ~/.flowyard), and sends commands to it once logged in (docs/quickstart.md).
+    cli = Path(sys.executable).with_name("flowyard")
+    with contextlib.suppress(ValueError):
+        cli = cli.relative_to(Path.cwd())
+    home = f"export FLOWYARD_HOME={settings.home}"
     print(f"""
     Dashboard   {url}/
     Log in      {url}/login?token={token}
+
+    CLI         {home}
+                {cli} login {url} --token {token}
+    Stop        {cli} down      (with FLOWYARD_HOME as above)
 
     Home        what runs now and what happened last
     Runs        run {run.id}: the DAG, each step's log, the metrics of both models

@@ -241,3 +241,20 @@ def test_logs_of_a_cache_hit_show_the_original_steps_log(client: Client, basic: 
     assert lines[0] == f"--- cache hit: log of run {first.id}, step total ---"
     assert "sum 3" in lines
     assert list(client.logs(second.id, "total", follow=True)) == lines  # no repeats
+
+
+def test_the_detached_driver_stays_in_process_after_a_login(
+    client: Client, basic: Any, flowyard_home: Path, wait_driver_gone: Any,
+) -> None:
+    # The quickstart's user logs in from the platform's own FLOWYARD_HOME; the platform's
+    # run drivers read that home too and must not hand the run back to the server (port 9
+    # has no listener: a driver that went over HTTP would fail and leave the run Pending).
+    from flowyard.client.http import login_file, save_login
+
+    save_login(flowyard_home, "http://127.0.0.1:9", "fy_not_a_token")
+    try:
+        run = client.run(basic, {"count": 2}, wait=False).wait(timeout=60)
+    finally:
+        login_file(flowyard_home).unlink()
+    assert run.state == "Succeeded" and run.outputs == {"total": 1.0}
+    wait_driver_gone(run.id)

@@ -104,3 +104,40 @@ def test_kube_step_entry_point_reports_bad_parameters() -> None:
                           timeout=60, check=False)
     assert proc.returncode == 1
     assert "parameter 'n': 'three' is not a int" in proc.stderr
+
+
+def test_validate_kube_refuses_a_folder_with_nothing_to_check(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = _cli(["validate-kube", str(tmp_path / "rendered" / "typo")], capsys)
+    assert code == 2 and "no manifests to validate" in err and "(no such folder)" in err
+    assert "flowyard render --env ENV -o DIR" in err
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "kustomization.yaml").write_text("resources: []\n")
+    code, _, err = _cli(["validate-kube", str(tmp_path / "empty")], capsys)
+    assert code == 2 and "no manifests to validate" in err and "no such folder" not in err
+
+
+def test_without_the_kube_extra_validation_names_the_install(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    # A None entry in sys.modules is how Python marks a module as not importable: it stands
+    # for a virtualenv without `flowyard[kube]` (find_spec and import both fail on it).
+    repo = Path(__file__).resolve().parents[2]
+    project = tmp_path / "flowyard.yaml"
+    project.write_text(yaml.safe_dump({
+        "apiVersion": "flowyard.dev/v1alpha1", "kind": "Project", "metadata": {"name": "p"},
+        "components": [str(repo / "examples" / "pipelines" / "train.yaml")],
+        "environments": {"dev": {"context": "kind", "namespace": "ml",
+                                 "artifactRepository": {"s3": {"bucket": "art"}}}}}))
+    monkeypatch.setitem(sys.modules, "kubernetes_validate", None)
+    out_dir = tmp_path / "out"
+    code, _, err = _cli(["render", "--env", "dev", "-o", str(out_dir), "--project",
+                         str(project)], capsys)
+    assert code == 0, err  # rendered, with a warning instead of a traceback
+    assert "warning: not validated: validating manifests needs kubernetes_validate" in err
+    assert 'pip install "flowyard[kube]"' in err
+    assert (out_dir / "workflow-train-breast-cancer.yaml").is_file()
+    code, _, err = _cli(["validate-kube", str(out_dir)], capsys)
+    assert code == 2 and "Configuration error" in err and "Traceback" not in err
+    assert "needs kubernetes_validate, which is not installed" in err
+    assert 'pip install "flowyard[kube]"' in err

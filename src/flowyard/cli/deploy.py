@@ -32,13 +32,14 @@ def _objects(env: str, project: Path | None, validate: bool,
     pf = load_project(project)
     objects = render_project(pf, env, template=template).objects + render_platform(pf, env).objects
     if validate:
-        from flowyard.kube.validate import schemas_dir, validate_manifests
+        from flowyard.kube.validate import require_validators, schemas_dir, validate_manifests
 
         try:
+            require_validators()
             schemas = schemas_dir()
         except ConfigError as exc:
-            typer.echo(f"warning: not validated: {exc.message}; set FLOWYARD_SCHEMAS",
-                       err=True)
+            typer.echo(f"warning: not validated: {exc.message}"
+                       + (f"; {exc.hint}" if exc.hint else ""), err=True)
             return objects
         problems = validate_manifests([(o, None) for o in objects], schemas)
         if problems:

@@ -44,13 +44,14 @@ def render_command(
         typer.echo(f"warning: {warning}", err=True)
     if validate:
         from flowyard.errors import ConfigError
-        from flowyard.kube.validate import schemas_dir, validate_manifests
+        from flowyard.kube.validate import require_validators, schemas_dir, validate_manifests
 
         try:
+            require_validators()
             schemas = schemas_dir()
         except ConfigError as exc:
-            typer.echo(f"warning: not validated: {exc.message}; set FLOWYARD_SCHEMAS",
-                       err=True)
+            typer.echo(f"warning: not validated: {exc.message}"
+                       + (f"; {exc.hint}" if exc.hint else ""), err=True)
             validate = False
     if validate:
         problems = validate_manifests([(o, None) for o in rendered.objects], schemas)
@@ -73,10 +74,15 @@ def validate_kube_command(
                                            metavar="DIR")],
 ) -> None:
     """Check rendered manifests: CRD schemas, Kubernetes schemas, names and wiring."""
-    from flowyard.errors import ResourceInvalid
+    from flowyard.errors import InvalidInput, ResourceInvalid
     from flowyard.kube.validate import read_folder, validate_manifests
 
-    objects = read_folder(folder)
+    # "0 manifest(s) valid" for a mistyped path would pass a CI step that checks nothing.
+    objects = read_folder(folder) if folder.is_dir() else []
+    if not objects:
+        raise InvalidInput(f"no manifests to validate in {folder}"
+                           + ("" if folder.is_dir() else " (no such folder)"),
+                           hint="render them first: flowyard render --env ENV -o DIR")
     problems = validate_manifests(objects)
     if problems:
         raise ResourceInvalid(problems)

@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import copy
+import importlib.util
 import os
 import re
 import sys
@@ -67,14 +68,27 @@ def schemas_dir() -> Path:
     env = os.environ.get("FLOWYARD_SCHEMAS")
     if env:
         return Path(env)
-    candidates = [Path(__file__).resolve().parents[3].parent / "shared" / "schemas",
-                  Path.cwd().parent / "shared" / "schemas", Path.cwd() / "shared" / "schemas"]
+    candidates = list(dict.fromkeys([  # from the repository root, the cwd is often the same
+        Path(__file__).resolve().parents[3].parent / "shared" / "schemas",
+        Path.cwd().parent / "shared" / "schemas", Path.cwd() / "shared" / "schemas"]))
     for path in candidates:
         if path.is_dir():
             return path
     raise ConfigError("no CRD schemas folder found (looked at "
                       + ", ".join(str(c) for c in candidates) + ")",
-                      hint="set FLOWYARD_SCHEMAS to the folder holding the CRD YAML files")
+                      hint="set FLOWYARD_SCHEMAS to a folder of the CRD files; docs/kubernetes.md "
+                           "(Validation) lists them and where each comes from")
+
+
+def require_validators() -> None:
+    """The `kube` extra's checkers are installed, or a ConfigError that says how to get them."""
+    missing = [name for name in ("jsonschema", "kubernetes_validate")
+               if importlib.util.find_spec(name) is None]
+    if missing:
+        raise ConfigError(f"validating manifests needs {' and '.join(missing)}, which "
+                          f"{'is' if len(missing) == 1 else 'are'} not installed",
+                          hint='pip install "flowyard[kube]" (in a clone: '
+                               'pip install -e ".[kube]")')
 
 
 @cache
@@ -278,6 +292,7 @@ def check_wiring(objects: Sequence[tuple[dict[str, Any], str | None]]) -> list[P
 def validate_manifests(objects: Sequence[tuple[Any, str | None]],
                        schemas: Path | None = None) -> list[Problem]:
     """All problems of a set of manifests, each with the file it came from."""
+    require_validators()
     problems: list[Problem] = []
     good: list[tuple[dict[str, Any], str | None]] = []
     for obj, file in objects:

@@ -94,6 +94,7 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = DEFAULT_PORT,
     bound_port = int(sock.getsockname()[1])
     logging.basicConfig(level=getattr(logging, log_level.upper(), logging.INFO),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # readiness polls: 2 lines a second
     url = f"http://{host}:{bound_port}"
     path = state_file(settings)
     path.parent.mkdir(parents=True, exist_ok=True)
