@@ -78,6 +78,10 @@ def test_runs_list_get_logs_and_artifacts(cli: Cli, tmp_path: Path) -> None:
     as_json = json.loads(cli("runs", "list", "-o", "json", "--state", "Succeeded").out)
     assert [r["id"] for r in as_json] == [run_id]
     assert json.loads(cli("runs", "list", "-o", "json", "--state", "Failed").out) == []
+    # There are runs, none of them Failed: that is no match, not "no runs yet".
+    none_failed = cli("runs", "list", "--state", "Failed", "--pipeline", "basic")
+    assert none_failed.code == 0
+    assert none_failed.out.strip() == "no runs match --pipeline basic --state Failed"
 
     shown = cli("runs", "get", run_id)
     assert shown.code == 0 and run_id in shown.out and "numbers" in shown.out

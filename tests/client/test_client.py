@@ -157,6 +157,41 @@ def test_resources_apply_get_list_delete(client: Client, basic: Any) -> None:
         client.list("Notebok")
 
 
+def test_reapplying_keeps_what_the_platform_wrote(client: Client, basic: Any) -> None:
+    # A controller's status, the creation time and a uid are the platform's: applying the
+    # user's file again (no login, so in-process) must keep them, as the server's PUT does.
+    from flowyard.client.embedded import EmbeddedTransport
+
+    pipeline = client.load(basic)
+    client.apply(pipeline)
+    transport = client.transport
+    assert isinstance(transport, EmbeddedTransport)
+    stored = client.get("Pipeline", "basic")
+    created = stored.metadata.creation_timestamp
+    assert created
+    body = stored.to_dict()
+    body["metadata"]["uid"] = "3f0c-uid"
+    body["status"] = {"state": "Ready", "observedGeneration": 1}
+    transport.metadata.put_resource("Pipeline", "default", "basic", body)
+    (same,) = client.apply(pipeline)
+    kept = client.get("Pipeline", "basic")
+    assert same.metadata.generation == 1
+    assert kept.status == {"state": "Ready", "observedGeneration": 1}
+    assert kept.metadata.creation_timestamp == created
+    assert kept.metadata.uid == "3f0c-uid"
+    changed = pipeline.model_copy(deep=True)
+    changed.spec.description = "changed"
+    (again,) = client.apply(changed)
+    kept = client.get("Pipeline", "basic")
+    assert again.metadata.generation == kept.metadata.generation == 2
+    assert kept.status["state"] == "Ready" and kept.metadata.creation_timestamp == created
+    # A status given on purpose replaces the stored one.
+    explicit = changed.model_copy(deep=True)
+    explicit.status = {"state": "Failed"}
+    client.apply(explicit)
+    assert client.get("Pipeline", "basic").status == {"state": "Failed"}
+
+
 def test_a_custom_transport_plugs_in(flowyard_home: Path, basic: Any) -> None:
     from flowyard.client.embedded import EmbeddedTransport
     from flowyard.settings import Settings

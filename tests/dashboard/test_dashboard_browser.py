@@ -334,6 +334,28 @@ def test_serving_endpoints_traffic_and_statistics(alice: Any, seeded: Seeded,
     eventually(lambda: float(alice.get_attribute("#serving-live", "data-peak-rate") or 0) > 0,
                what="a request rate above 0 on the live chart")
     shot(alice, screenshots, "10-serving")
+    for width in (1400, 1100):  # side by side with the charts, then above them
+        arms_fit_without_scrolling(alice, width)
+
+
+def arms_fit_without_scrolling(page: Any, width: int) -> None:
+    """At `width` px every column of the router arms table, Mean reward the last, is in
+    view: nothing hides behind the table's horizontal scroll."""
+    size = page.viewport_size
+    page.set_viewport_size({"width": width, "height": size["height"]})
+    try:
+        fits = page.eval_on_selector_all("#serving-arms .table-wrap", """wraps => wraps.map(w => {
+            const box = w.getBoundingClientRect();
+            const last = [...w.querySelectorAll("th")].pop();
+            return {label: last.textContent, right: last.getBoundingClientRect().right,
+                    edge: box.right, scroll: w.scrollWidth, client: w.clientWidth};
+        })""")
+    finally:
+        page.set_viewport_size(size)
+    assert fits, "no router arms table"
+    for fit in fits:
+        assert fit["label"] == "Mean reward", fit
+        assert fit["scroll"] <= fit["client"] and fit["right"] <= fit["edge"] + 0.5, fit
 
 
 # -- profiles, notebooks ----------------------------------------------------------------------

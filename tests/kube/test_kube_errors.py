@@ -25,6 +25,19 @@ def test_unknown_environment_lists_known_ones(make_project: Callable[..., Path])
     assert "known environments: local, seldon, staging" in err.value.message
 
 
+def test_components_folder_holding_the_project_file_skips_it(
+        make_project: Callable[..., Path]) -> None:
+    project = make_project([CONTROL])
+    text = project.read_text().replace("components:\n- res", "components:\n- .")
+    assert text != project.read_text()
+    project.write_text(text)
+    names = [item.resource.name for item in load_project(project).load_components()]
+    assert names == [CONTROL["metadata"]["name"]]
+    project.write_text(text.replace("components:\n- .", "components:\n- flowyard.yaml"))
+    with pytest.raises(ResourceInvalid, match=r"project file \(kind Project\)"):
+        load_project(project).load_components()
+
+
 def test_kubernetes_environment_needs_context_and_namespace(
         make_project: Callable[..., Path]) -> None:
     project = make_project([CONTROL], environments={"prod": {"context": "c"}})

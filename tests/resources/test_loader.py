@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from flowyard.errors import NotFound
+from flowyard.errors import NotFound, ResourceInvalid
 from flowyard.resources import Pipeline
 from flowyard.resources.loader import (
     Origin,
@@ -100,6 +100,26 @@ def test_folder_loads_recursively_sorted(tmp_path: Path) -> None:
     assert [item.resource.name for item in loaded] == ["a", "b-one", "b-two", "c-nested"]
     assert loaded[3].origin.file == str(tmp_path / "nested" / "c.yaml")
     assert [item.resource.name for item in load_path(tmp_path / "b.yml")] == ["b-one", "b-two"]
+
+
+def test_folder_scan_skips_project_files_but_a_named_one_is_an_error(tmp_path: Path) -> None:
+    project = "apiVersion: flowyard.dev/v1alpha1\nkind: Project\nmetadata: {name: p}\n"
+    (tmp_path / "flowyard.yaml").write_text(project)
+    # A project file may have any name (render --project FILE), even JSON YAML cannot read.
+    (tmp_path / "other.json").write_text(
+        '{"apiVersion": "flowyard.dev/v1alpha1", "kind": "Project",'
+        ' "metadata": {"name": "q", "annotations": {"note": "\\ud83d\\ude00"}}}')
+    (tmp_path / "p.yaml").write_text(TINY.format(name="p"))
+    assert [item.resource.name for item in load_path(tmp_path)] == ["p"]
+    for named in ("flowyard.yaml", "other.json"):
+        with pytest.raises(ResourceInvalid) as info:
+            load_path(tmp_path / named)
+        [problem] = info.value.problems
+        assert problem.field == "kind" and problem.file == str(tmp_path / named)
+        assert "project file (kind Project)" in problem.message
+        assert f"render --project {tmp_path / named} --env E" in str(problem.allowed)
+    with pytest.raises(ResourceInvalid, match=r"render --project FILE"):
+        parse_resource({"apiVersion": "flowyard.dev/v1alpha1", "kind": "Project"})
 
 
 def test_missing_file_is_not_found(tmp_path: Path) -> None:

@@ -83,3 +83,20 @@ def test_example_runs(tmp_path: Path) -> None:
     assert "snapshot tuesday: 2 files, 8 MiB, 0 new bytes, 0 files read" in done.stdout
     assert "second writer refused: volume 'explore-ws'" in done.stdout
     assert "pipeline Succeeded: 2 shards" in done.stdout
+
+
+def test_commit_into_a_missing_repo_names_user_repos_and_the_create_command(
+        cli: Callable[..., Result], flowyard_home: Path) -> None:
+    assert cli("volume", "create", "ws").code == 0
+    (flowyard_home / "volumes" / "default" / "ws" / "a.txt").write_text("hello")
+    assert cli("volume", "snapshot", "ws", "--name", "s1").code == 0  # makes volumes.default
+    missing = cli("volume", "commit", "s1", "datasets@master")
+    assert missing.code == 2
+    assert "commit: repo 'datasets' not found" in missing.err
+    assert "hint: create it: flowyard data repo create datasets" in missing.err
+    assert "volumes." not in missing.err
+    assert cli("data", "repo", "create", "dataset").code == 0
+    close = cli("volume", "commit", "s1", "datasets@master:/ws")
+    assert close.code == 2 and "volumes." not in close.err
+    assert "did you mean 'dataset'?" in close.err
+    assert "or create it: flowyard data repo create datasets" in close.err

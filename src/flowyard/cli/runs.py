@@ -50,8 +50,14 @@ def list_command(
         table.add_row(run.id, run.pipeline, styled_state(run.state), when(run.created_at),
                       seconds(run.duration))
     console = stdout_console()
+    filters = " ".join(f"--{flag} {value}" for flag, value in
+                       (("namespace", namespace), ("pipeline", pipeline), ("state", state))
+                       if value is not None)
     if runs:
         console.print(table)
+    elif filters:
+        # Runs may well exist: only none of them passes the filters.
+        console.print(f"no runs match {filters}", highlight=False, markup=False)
     else:
         console.print("no runs yet: start one with `flowyard run FILE.py:PIPELINE`",
                       highlight=False)

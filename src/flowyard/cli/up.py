@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 
 # flowyard.platform.server.DEFAULT_PORT, not imported so that --help stays fast
 DEFAULT_PORT = 8470
+# The home the quickstart and docs use (`export FLOWYARD_HOME=$PWD/.flowyard`).
+LOCAL_HOME = ".flowyard"
 
 
 def _settings() -> Settings:
@@ -111,6 +113,11 @@ def down_command(
     settings = _settings()
     state = read_state(settings)
     if state is None:
+        here = _platform_here(settings)
+        if here is not None:
+            raise NotFound(f"no Flowyard platform runs for {settings.home}; one runs for "
+                           f"./{LOCAL_HOME} ({here['url']}, pid {here['pid']})",
+                           hint=f"FLOWYARD_HOME=$PWD/{LOCAL_HOME} flowyard down")
         raise NotFound(f"no Flowyard platform runs for {settings.home}",
                        hint="flowyard up --detach starts one")
     pid = int(state["pid"])
@@ -123,6 +130,20 @@ def down_command(
         time.sleep(0.05)
     os.kill(pid, signal.SIGKILL)
     typer.echo(f"Flowyard platform killed after {timeout:g} s (pid {pid})")
+
+
+def _platform_here(settings: Settings) -> dict[str, Any] | None:
+    """The state of a platform running for ./.flowyard when FLOWYARD_HOME is another home:
+    the quickstart's home, which a new shell without its `export FLOWYARD_HOME` misses."""
+    from flowyard.platform.server import read_state
+
+    local = Path.cwd() / LOCAL_HOME
+    try:
+        if not local.is_dir() or local.resolve() == settings.home.expanduser().resolve():
+            return None
+    except OSError:
+        return None
+    return read_state(settings.model_copy(update={"home": local}))
 
 
 def _answers_ready(url: str) -> bool:
@@ -146,7 +167,11 @@ def status_command() -> None:
     settings = _settings()
     state = read_state(settings)
     if state is None:
-        typer.echo(f"Flowyard platform: not running (home {settings.home})")
+        here = _platform_here(settings)
+        elsewhere = "" if here is None else (
+            f"; one runs for ./{LOCAL_HOME} at {here['url']} (pid {here['pid']}): "
+            f"FLOWYARD_HOME=$PWD/{LOCAL_HOME} flowyard status")
+        typer.echo(f"Flowyard platform: not running (home {settings.home}){elsewhere}")
         raise typer.Exit(1)
     ready = _answers_ready(str(state["url"]))
     typer.echo(f"Flowyard platform: running at {state['url']} (pid {state['pid']}), "

@@ -70,7 +70,7 @@ class EmbeddedTransport:
             from flowyard.pipelines.engine.pool import ZygotePool
 
             # Boot the step zygote first (stdlib-only import), so that its interpreter
-            # start overlaps with loading SQLAlchemy and opening the database below.
+            # start overlaps with loading the engine and opening the database below.
             pool = ZygotePool()
             pool.start()
             try:
@@ -93,7 +93,11 @@ class EmbeddedTransport:
 
     # resources ----------------------------------------------------------------------------
     def put_resource(self, kind: str, namespace: str, name: str, body: dict[str, Any]) -> int:
-        return self.metadata.put_resource(kind, namespace, name, body)
+        # The server's apply, here: keep the status and the other server-owned fields.
+        from flowyard.resources.applying import apply_resource
+
+        generation, _ = apply_resource(self.metadata, kind, namespace, name, body)
+        return generation
 
     def get_resource(self, kind: str, namespace: str, name: str) -> dict[str, Any]:
         return self.metadata.get_resource(kind, namespace, name)

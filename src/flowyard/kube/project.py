@@ -191,7 +191,8 @@ class ProjectFile:
                 continue
             for file in _component_files(target):
                 try:
-                    loaded.extend(_load_component_file(file))
+                    # `components: [.]` scans the folder of this very project file.
+                    loaded.extend(_load_component_file(file, skip_projects=target.is_dir()))
                 except ResourceInvalid as exc:
                     problems.extend(exc.problems)
         seen: dict[tuple[str, str], str] = {}
@@ -227,14 +228,14 @@ def _component_files(target: Path) -> list[Path]:
                   and not any(part.startswith(".") for part in p.relative_to(target).parts))
 
 
-def _load_component_file(file: Path) -> list[Loaded]:
+def _load_component_file(file: Path, *, skip_projects: bool = False) -> list[Loaded]:
     """The resources in one file; a kfp v2 compiled pipeline (IR) is its translated Pipeline."""
     from flowyard.pipelines.kfp.loader import read_ir
     from flowyard.pipelines.kfp.translate import translate
 
     ir = read_ir(file)
     if ir is None:
-        return load_file(file)
+        return load_file(file, skip_projects=skip_projects)
     origin = Origin(file=str(file), line=1)
     try:
         pipeline = translate(ir, origin=str(file))

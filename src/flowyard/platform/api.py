@@ -272,25 +272,13 @@ class Api:
                 f"metadata {resource.namespace}/{resource.name} does not match the URL's "
                 f"{namespace}/{name or resource.name}",
                 hint="send the resource to the URL of its own namespace and name")
-        meta = self.p.metadata
-        try:
-            existing: dict[str, Any] | None = meta.get_resource(kind, namespace, resource.name)
-        except NotFound:
-            existing = None
-        data = resource.to_dict()
-        if existing is not None:
-            data["status"] = data.get("status") or existing.get("status") or {}
-            data["metadata"]["creationTimestamp"] = \
-                existing["metadata"].get("creationTimestamp")
-        else:
-            from flowyard.store.records import utcnow
+        from flowyard.resources.applying import apply_resource
 
-            data["metadata"]["creationTimestamp"] = utcnow().isoformat()
-        data["metadata"].pop("generation", None)
         if kind == "DataPipeline":
             self._check_data_pipeline(resource)
-        meta.put_resource(kind, namespace, resource.name, data)
-        return meta.get_resource(kind, namespace, resource.name), existing is None
+        meta = self.p.metadata
+        _, created = apply_resource(meta, kind, namespace, resource.name, resource.to_dict())
+        return meta.get_resource(kind, namespace, resource.name), created
 
     def _check_data_pipeline(self, resource: Any) -> None:
         # Input repos must exist and outputs must not collide; DataPipelines.create checks

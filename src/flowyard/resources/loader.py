@@ -47,6 +47,8 @@ PathItem = str | int
 FieldPath = tuple[PathItem, ...]
 
 RESOURCE_SUFFIXES = (".yaml", ".yml", ".json")
+# The kind of a project file (flowyard.kube.project), which lives beside resource files.
+PROJECT_KIND = "Project"
 _ENVELOPE_ORDER = ("apiVersion", "kind", "metadata", "spec", "status")
 _BOOL = "tag:yaml.org,2002:bool"
 _TIMESTAMP = "tag:yaml.org,2002:timestamp"
@@ -245,12 +247,21 @@ def _syntax_problem(file: str, exc: yaml.MarkedYAMLError) -> Problem:
     )
 
 
-def load_string(text: str, *, file: str = "<string>") -> list[Loaded]:
-    """Every resource in a (multi-document) YAML or JSON text; empty documents skipped."""
+def is_project(data: Any) -> bool:
+    """A `flowyard.yaml` project document (kube/project.py), not a resource."""
+    return isinstance(data, Mapping) and data.get("kind") == PROJECT_KIND
+
+
+def load_string(text: str, *, file: str = "<string>",
+                skip_projects: bool = False) -> list[Loaded]:
+    """Every resource in a (multi-document) YAML or JSON text; empty documents skipped, and
+    project documents too with `skip_projects` (a folder scan meets the project's own file)."""
     loaded: list[Loaded] = []
     problems: list[Problem] = []
     try:
         for data, origin, found in _documents(text, file):
+            if skip_projects and is_project(data):
+                continue
             problems.extend(found)
             try:
                 loaded.append(Loaded(parse_resource(data, origin=origin), origin))
@@ -263,8 +274,8 @@ def load_string(text: str, *, file: str = "<string>") -> list[Loaded]:
     return loaded
 
 
-def load_file(path: str | Path) -> list[Loaded]:
-    """Every resource in one file."""
+def load_file(path: str | Path, *, skip_projects: bool = False) -> list[Loaded]:
+    """Every resource in one file (`skip_projects`: see `load_string`)."""
     file = Path(path)
     try:
         text = file.read_text(encoding="utf-8")
@@ -278,11 +289,11 @@ def load_file(path: str | Path) -> list[Loaded]:
     except OSError as exc:
         raise NotFound(f"cannot read {file}: {exc.strerror}") from exc
     if file.suffix.lower() == ".json":
-        return _load_json(text, str(file))
-    return load_string(text, file=str(file))
+        return _load_json(text, str(file), skip_projects)
+    return load_string(text, file=str(file), skip_projects=skip_projects)
 
 
-def _load_json(text: str, file: str) -> list[Loaded]:
+def _load_json(text: str, file: str, skip_projects: bool) -> list[Loaded]:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -290,17 +301,24 @@ def _load_json(text: str, file: str) -> list[Loaded]:
                           file=file, line=exc.lineno)
         raise ResourceInvalid([problem]) from exc
     try:
-        return load_string(text, file=file)  # YAML reads most JSON, with line numbers
+        # YAML reads most JSON, with line numbers
+        return load_string(text, file=file, skip_projects=skip_projects)
     except ResourceInvalid as exc:
         if not all(p.message.startswith(_YAML_SYNTAX) for p in exc.problems):
             raise
     # Valid JSON that YAML 1.1 rejects (tab indentation, "\/" escapes): no line numbers.
+    if skip_projects and is_project(data):
+        return []
     origin = Origin(file=file, line=1)
     return [Loaded(parse_resource(data, origin=origin), origin)]
 
 
 def load_path(path: str | Path) -> list[Loaded]:
-    """A file, or every *.yaml/*.yml/*.json under a folder (recursively, sorted by path)."""
+    """A file, or every *.yaml/*.yml/*.json under a folder (recursively, sorted by path).
+
+    A folder often holds its project's `flowyard.yaml`: project documents found by the
+    scan are skipped, while a project file named directly is an error saying what it is.
+    """
     root = Path(path)
     if not root.is_dir():
         return load_file(root)
@@ -313,7 +331,7 @@ def load_path(path: str | Path) -> list[Loaded]:
     problems: list[Problem] = []
     for file in files:
         try:
-            loaded.extend(load_file(file))
+            loaded.extend(load_file(file, skip_projects=True))
         except ResourceInvalid as exc:
             problems.extend(exc.problems)
     if problems:
@@ -335,6 +353,15 @@ def parse_resource(data: Any, *, origin: Origin | None = None) -> Resource[Any]:
     if kind is None:
         problems.append(problem_at(origin, (), "missing field 'kind'",
                                    allowed=f"known kinds: {known}"))
+    elif kind == PROJECT_KIND:
+        # `flowyard apply -f flowyard.yaml`: say what the file is and what reads it.
+        project = origin.file if origin and origin.file != "<string>" else "FILE"
+        problems.append(problem_at(
+            origin, ("kind",), "this is a Flowyard project file (kind Project), not a "
+            "resource to validate or apply",
+            allowed=f"render its components with `flowyard render --project {project} "
+                    f"--env E`, or apply them to a cluster with `flowyard deploy --project "
+                    f"{project} --env E`"))
     elif not isinstance(kind, str) or kind not in KINDS:
         suggestion = _did_you_mean(kind, KINDS)
         problems.append(problem_at(origin, ("kind",), "unknown kind", value=kind,

@@ -308,6 +308,7 @@ class Volumes:
         snap = self._ready_snapshot(profile, snapshot, "commit")
         tgt = parse_target(target)
         self._own_repo(profile, target, "commit")
+        self._target_repo(tgt.repo)
         if tgt.ref is None:
             target = f"{tgt.repo}@master" + (f":/{tgt.path}" if tgt.path else "")
         status = snap["status"]
@@ -333,6 +334,20 @@ class Volumes:
                            hint=f"on a platform, volumes of profile '{profile}' read from and "
                                 f"commit into its own repos; list them: FLOWYARD_NAMESPACE="
                                 f"{profile} flowyard data repo list")
+
+    def _target_repo(self, repo: str) -> None:
+        """A commit's repo must exist. The hint names the user's repos, not the
+        `volumes.<profile>` ones that hold snapshots, and how to create the one named."""
+        from flowyard.data.refs import suggest
+
+        if self.data.catalog.repo_namespace(repo) is not None:
+            return
+        create = f"flowyard data repo create {repo}"
+        names = [r.name for r in self.data.list_repos()
+                 if not r.name.startswith(snapshots.REPO_PREFIX)]
+        raise NotFound(f"commit: repo '{repo}' not found",
+                       hint=f"{suggest(repo, names)}; or create it: {create}" if names
+                       else f"create it: {create}")
 
     def _ready_volume(self, profile: str, name: str, where: str) -> dict[str, Any]:
         try:

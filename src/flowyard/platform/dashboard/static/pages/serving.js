@@ -225,7 +225,7 @@ function renderArms(box, routers) {
     const total = r.arms.reduce((a, x) => a + (x.pulls || 0), 0);
     return h("div", { class: "arms", dataset: { router: `${r.predictor}/${r.node}` } },
       h("h3", {}, `${r.predictor} / ${r.node} · ${String(r.implementation).toLowerCase().replace(/_/g, " ")}`),
-      h("div", { class: "grid grid-2" },
+      h("div", { class: "arms-body" },
         table([
           { label: "Arm", cell: (a) => h("span", {}, h("b", {}, a.child), " ",
             r.best === a.index ? pill("best", "accent") : null) },
@@ -235,7 +235,7 @@ function renderArms(box, routers) {
           { label: "Rewards", cell: (a) => (a.rewards === undefined ? "—" : num(a.rewards)), cls: "num" },
           { label: "Mean reward", cell: (a) => (typeof a.mean === "number" ? num(a.mean) : "—"), cls: "num" },
         ], r.arms, { rowAttrs: (a) => ({ dataset: { arm: a.child, pulls: String(a.pulls) } }) }),
-        h("div", {}, barChart(r.arms.map((a, i) => ({ label: `${a.child} pulls`, value: a.pulls,
+        h("div", { class: "arms-charts" }, barChart(r.arms.map((a, i) => ({ label: `${a.child} pulls`, value: a.pulls,
           color: color(i) }))),
         r.arms.some((a) => typeof a.mean === "number") ? barChart(r.arms.map((a, i) => ({
           label: `${a.child} mean reward`, value: a.mean ?? 0, color: color(i) })), { max: 1 }) : null)));
