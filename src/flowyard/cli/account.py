@@ -1,7 +1,7 @@
 """`flowyard user ...` and `flowyard token ...`: accounts on a platform (admins manage users).
 
 Both talk to the platform's account routes through the HTTP transport (profile.py's
-`_call`), so `flowyard login URL` or --server / FLOWYARD_SERVER with a token selects where.
+`platform_call`), so `flowyard login URL` or --server / FLOWYARD_SERVER with a token selects where.
 Passwords are prompted for (hidden) unless given, so they stay out of shell history.
 """
 
@@ -13,7 +13,7 @@ from urllib.parse import quote
 import typer
 
 from flowyard.cli.output import OutputFormat
-from flowyard.cli.profile import API, _call
+from flowyard.cli.profile import API, platform_call
 
 user_app = typer.Typer(help="Users of a platform (admins): create, list, delete, passwords.",
                        no_args_is_help=True)
@@ -34,7 +34,7 @@ def user_create(
     admin: Annotated[bool, typer.Option("--admin", help="Make the user an admin.")] = False,
 ) -> None:
     """Create a user (admins only)."""
-    made = _call("POST", f"{API}/users", json={"name": name, "password": password,
+    made = platform_call("POST", f"{API}/users", json={"name": name, "password": password,
                                                 "admin": admin})
     typer.echo(f"user/{made['name']} created" + (" (admin)" if made["admin"] else ""))
 
@@ -44,7 +44,7 @@ def user_list(output: Output = OutputFormat.table) -> None:
     """Every user (admins only)."""
     from flowyard.cli.output import print_data
 
-    items = _call("GET", f"{API}/users")["items"]
+    items = platform_call("GET", f"{API}/users")["items"]
     if output is not OutputFormat.table:
         print_data(items, output)
         return
@@ -58,7 +58,7 @@ def user_delete(
     name: Annotated[str, typer.Argument(help="User name.", show_default=False)],
 ) -> None:
     """Delete a user and its tokens; the profiles it owned pass to you (admins only)."""
-    done = _call("DELETE", f"{API}/users/{_q(name)}")
+    done = platform_call("DELETE", f"{API}/users/{_q(name)}")
     moved = done.get("profilesTransferred") or []
     typer.echo(f"user/{name} deleted" + (f"; profiles {', '.join(moved)} now belong to "
                                           f"{done['newOwner']}" if moved else ""))
@@ -76,7 +76,7 @@ def user_set_password(
 ) -> None:
     """Set a password: admins for anyone, a user for itself with --current-password."""
     body = {"password": password, **({"currentPassword": current} if current else {})}
-    _call("PUT", f"{API}/users/{_q(name)}/password", json=body)
+    platform_call("PUT", f"{API}/users/{_q(name)}/password", json=body)
     typer.echo(f"password of user/{name} set")
 
 
@@ -87,7 +87,7 @@ def token_create(
         help="Whose token (admins; default: yours).")] = None,
 ) -> None:
     """A new API token; it is printed once (on stdout, alone), keep it safe."""
-    made = _call("POST", f"{API}/tokens", json={"description": description,
+    made = platform_call("POST", f"{API}/tokens", json={"description": description,
                                                  **({"user": user} if user else {})})
     typer.echo(f"token for user/{made['user']} (shown once):", err=True)
     typer.echo(made["token"])
@@ -103,5 +103,5 @@ def token_revoke(
     token_id = token
     if token.startswith("fy_"):
         token_id = token[3:].partition("_")[0]
-    _call("DELETE", f"{API}/tokens/{_q(token_id)}")
+    platform_call("DELETE", f"{API}/tokens/{_q(token_id)}")
     typer.echo(f"token {token_id} revoked")

@@ -41,7 +41,7 @@ def login_command(
         "--password", help="The password (asked for when omitted).")] = None,
 ) -> None:
     """Log in to a Flowyard platform; later commands and Client() use it."""
-    from flowyard.cli.up import _settings
+    from flowyard.client.client import settings_from_env
     from flowyard.client.http import save_login
 
     server = url.rstrip("/")
@@ -57,6 +57,6 @@ def login_command(
     elif token is None:
         token = typer.prompt("API token", hide_input=True)
     who = _call("GET", f"{server}{API}/whoami", headers={"Authorization": f"Bearer {token}"})
-    path = save_login(_settings().home, server, str(token))
+    path = save_login(settings_from_env().home, server, str(token))
     typer.echo(f"Logged in to {server} as {who['name']}"
                f"{' (admin)' if who.get('admin') else ''}; credentials in {path}")

@@ -26,7 +26,8 @@ def _platform() -> HttpTransport:
     return transport
 
 
-def _call(method: str, path: str, **kw: Any) -> Any:
+def platform_call(method: str, path: str, **kw: Any) -> Any:
+    """One JSON request to the logged-in platform (profile, user and token commands)."""
     transport = _platform()
     try:
         return transport._json(method, path, **kw)
@@ -40,14 +41,14 @@ def create_command(
     owner: Annotated[str | None, typer.Option(help="Owner (default: you).")] = None,
 ) -> None:
     """Create a profile (admins only)."""
-    made = _call("POST", f"{API}/profiles", json={"name": name, "owner": owner})
+    made = platform_call("POST", f"{API}/profiles", json={"name": name, "owner": owner})
     typer.echo(f"profile/{made['name']} created (owner {made['owner']})")
 
 
 @app.command("list")
 def list_command() -> None:
     """The profiles you can see, with your role and the contributors."""
-    items = _call("GET", f"{API}/profiles")["items"]
+    items = platform_call("GET", f"{API}/profiles")["items"]
     typer.echo(f"{'NAME':<24} {'OWNER':<16} {'ROLE':<6} CONTRIBUTORS")
     for p in items:
         people = ", ".join(f"{u}({r})" for u, r in sorted(p["contributors"].items()))
@@ -61,7 +62,7 @@ def add_contributor_command(
     role: Annotated[str, typer.Option(help="edit or view.")] = "edit",
 ) -> None:
     """Give a user a role in a profile (its owner or an admin)."""
-    _call("PUT", f"{API}/profiles/{profile}/contributors/{user}", json={"role": role})
+    platform_call("PUT", f"{API}/profiles/{profile}/contributors/{user}", json={"role": role})
     typer.echo(f"{user} is now a contributor of profile {profile} (role {role})")
 
 
@@ -71,5 +72,5 @@ def remove_contributor_command(
     user: Annotated[str, typer.Argument(help="User to remove.")],
 ) -> None:
     """Take a user's role in a profile away."""
-    _call("DELETE", f"{API}/profiles/{profile}/contributors/{user}")
+    platform_call("DELETE", f"{API}/profiles/{profile}/contributors/{user}")
     typer.echo(f"{user} removed from profile {profile}")

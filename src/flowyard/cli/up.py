@@ -24,12 +24,6 @@ DEFAULT_PORT = 8470
 LOCAL_HOME = ".flowyard"
 
 
-def _settings() -> Settings:
-    from flowyard.client.client import _settings_from_env
-
-    return _settings_from_env()
-
-
 def up_command(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on (0: any free port).")]
@@ -40,9 +34,10 @@ def up_command(
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
 ) -> None:
     """Start the Flowyard platform: API server and controllers (Ctrl-C stops it)."""
+    from flowyard.client.client import settings_from_env
     from flowyard.platform.server import initial_token_file, read_state, serve
 
-    settings = _settings()
+    settings = settings_from_env()
     if not detach:
         serve(settings, host, port, log_level=log_level)
         return
@@ -108,9 +103,10 @@ def down_command(
     timeout: Annotated[float, typer.Option(help="Seconds to wait before SIGKILL.")] = 15.0,
 ) -> None:
     """Stop the platform started with `flowyard up --detach`."""
+    from flowyard.client.client import settings_from_env
     from flowyard.platform.server import read_state
 
-    settings = _settings()
+    settings = settings_from_env()
     state = read_state(settings)
     if state is None:
         here = _platform_here(settings)
@@ -162,9 +158,10 @@ def _answers_ready(url: str) -> bool:
 
 def status_command() -> None:
     """Say whether the platform runs, where, and whether it is ready."""
+    from flowyard.client.client import settings_from_env
     from flowyard.platform.server import read_state
 
-    settings = _settings()
+    settings = settings_from_env()
     state = read_state(settings)
     if state is None:
         here = _platform_here(settings)

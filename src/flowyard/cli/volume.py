@@ -241,7 +241,7 @@ def snapshot_command(
 ) -> None:
     """Snapshot a volume: unchanged files cost nothing and are not read again."""
     from flowyard.resources.loader import parse_resource
-    from flowyard.volumes.manager import _default_name
+    from flowyard.volumes.manager import default_snapshot_name
 
     with _client() as client:
         profile = namespace or client.settings.namespace
@@ -253,7 +253,7 @@ def snapshot_command(
             finally:
                 local.close()
         else:
-            name = name or _default_name(volume)
+            name = name or default_snapshot_name(volume)
             vol = client.get("Volume", volume, profile)
             if vol.status.get("phase") != "Ready":
                 from flowyard.errors import Conflict

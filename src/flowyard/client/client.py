@@ -32,7 +32,7 @@ PipelineLike = Any
 a Path, or a Pipeline resource as a dict."""
 
 
-def _settings_from_env() -> Settings:
+def settings_from_env() -> Settings:
     from pydantic import ValidationError
 
     from flowyard.settings import Settings
@@ -96,7 +96,7 @@ class Client:
     @property
     def settings(self) -> Settings:
         if self._settings is None:
-            self._settings = _settings_from_env()
+            self._settings = settings_from_env()
         return self._settings
 
     # lifecycle ----------------------------------------------------------------------------

@@ -16,13 +16,13 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     mode, run_id = args
-    from flowyard.client.client import Client, _settings_from_env
+    from flowyard.client.client import Client, settings_from_env
     from flowyard.client.embedded import EmbeddedTransport
 
     # Always in-process: a `flowyard login` kept in this FLOWYARD_HOME (or FLOWYARD_SERVER)
     # would make Client() ask the platform to drive the run, which is this driver's job, and
     # both would wait for each other forever.
-    with Client(transport=EmbeddedTransport(_settings_from_env())) as client:
+    with Client(transport=EmbeddedTransport(settings_from_env())) as client:
         transport = client.transport
         call = {"execute": transport.execute, "retry": transport.retry,
                 "resume": transport.resume}[mode]

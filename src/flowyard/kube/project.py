@@ -262,7 +262,7 @@ def find_project(path: Path | None = None) -> Path:
 
 def load_project(path: Path | None = None) -> ProjectFile:
     """Read and validate a project file; problems name file:line and the field."""
-    from flowyard.resources.loader import _documents, _problems_from
+    from flowyard.resources.loader import documents, problems_from
 
     file = find_project(path)
     try:
@@ -272,7 +272,7 @@ def load_project(path: Path | None = None) -> ProjectFile:
                        hint="create it, or pass --project PATH") from exc
     except OSError as exc:
         raise ConfigError(f"cannot read {file}: {exc.strerror or exc}") from exc
-    docs = list(_documents(text, str(file)))
+    docs = list(documents(text, str(file)))
     if len(docs) != 1:
         raise ResourceInvalid([Problem(f"a project file holds one document ({len(docs)} found)",
                                        file=str(file))])
@@ -282,7 +282,7 @@ def load_project(path: Path | None = None) -> ProjectFile:
     try:
         project = Project.model_validate(data)
     except ValidationError as exc:
-        raise ResourceInvalid(_problems_from(exc, Project, origin)) from exc
+        raise ResourceInvalid(problems_from(exc, Project, origin)) from exc
     return ProjectFile(project, file, origin)
 
 

@@ -203,7 +203,9 @@ def _line_map(node: yaml.Node) -> tuple[dict[FieldPath, int], list[tuple[FieldPa
 # --- loading -------------------------------------------------------------------------------
 
 
-def _documents(text: str, file: str) -> Iterator[tuple[Any, Origin, list[Problem]]]:
+def documents(text: str, file: str) -> Iterator[tuple[Any, Origin, list[Problem]]]:
+    """Each YAML document of `text` as (data, where it starts, syntax problems); also read by
+    kube/project.py for project files."""
     loader = _Loader(text)
     try:
         while loader.check_node():
@@ -259,7 +261,7 @@ def load_string(text: str, *, file: str = "<string>",
     loaded: list[Loaded] = []
     problems: list[Problem] = []
     try:
-        for data, origin, found in _documents(text, file):
+        for data, origin, found in documents(text, file):
             if skip_projects and is_project(data):
                 continue
             problems.extend(found)
@@ -385,7 +387,7 @@ def parse_resource(data: Any, *, origin: Origin | None = None) -> Resource[Any]:
     try:
         resource = model.model_validate(body)
     except ValidationError as exc:
-        problems.extend(_problems_from(exc, model, origin))
+        problems.extend(problems_from(exc, model, origin))
     if problems:
         raise ResourceInvalid(problems)
     return resource
@@ -487,9 +489,10 @@ def _message(msg: str) -> str:
     return msg
 
 
-def _problems_from(
+def problems_from(
     exc: ValidationError, model: type[BaseModel], origin: Origin | None
 ) -> list[Problem]:
+    """A pydantic error as Problems with file:line, field path, value and what is allowed."""
     merged: dict[tuple[FieldPath, str], Problem] = {}
     for error in exc.errors(include_url=False):
         loc = tuple(error["loc"])

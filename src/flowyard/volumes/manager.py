@@ -207,7 +207,7 @@ class Volumes:
         from flowyard.resources.volume import VolumeSnapshot
 
         self.path(profile, volume)
-        name = name or _default_name(volume)
+        name = name or default_snapshot_name(volume)
         check_name(name, "snapshot name", "snapshot names are DNS-1123 labels, e.g. "
                    f"'{volume}-monday'")
         try:
@@ -403,7 +403,7 @@ class Volumes:
             conn.execute(update(r).where(*key).values(body=body, updated_at=datetime.now(UTC)))
 
 
-def _default_name(volume: str) -> str:
+def default_snapshot_name(volume: str) -> str:
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     return f"{volume[: 63 - len(stamp) - 1]}-{stamp}"
 
