@@ -315,3 +315,34 @@ async def test_a_data_pipeline_reads_and_writes_only_its_own_profile(site: Site)
         assert names == ["copy", "open"]
         assert [r["name"] for r in (await a.get(repos("team-a"))).json()["items"]] == [
             "secret"]
+
+
+async def test_reapplying_a_data_pipeline_keeps_the_status_its_controller_wrote(
+        site: Site) -> None:
+    # DataPipelines are checked by creating them in the data layer before the platform
+    # stores them: the apply must still merge over what was stored before that check.
+    from flowyard.settings import Settings
+    from flowyard.store.metadata import MetadataStore
+
+    alice = await site.user("alice", profile="team-a")
+    body = {"apiVersion": "flowyard.dev/v1alpha1", "kind": "DataPipeline",
+            "metadata": {"name": "copy"},
+            "spec": {"input": {"pfs": {"repo": "raw", "glob": "/*"}},
+                     "transform": {"cmd": ["true"]}}}
+    url = f"{API}/namespaces/team-a/datapipelines/copy"
+    async with site.client(alice) as a:
+        await a.post(repos("team-a"), json={"name": "raw"})
+        first = await a.put(url, json=body)
+        assert first.status_code == 201, first.text
+        meta = MetadataStore.from_settings(Settings())
+        try:  # what the controller does after a job
+            stored = meta.get_resource("DataPipeline", "team-a", "copy")
+            stored["status"] = {"state": "Succeeded", "inputs": {"raw": "c0ffee"}}
+            meta.put_resource("DataPipeline", "team-a", "copy", stored)
+        finally:
+            meta.close()
+        again = await a.put(url, json=body)
+        assert again.status_code == 200, again.text
+        assert again.json()["status"] == {"state": "Succeeded", "inputs": {"raw": "c0ffee"}}
+        assert again.json()["metadata"]["creationTimestamp"] == \
+            first.json()["metadata"]["creationTimestamp"]

@@ -272,13 +272,21 @@ class Api:
                 f"metadata {resource.namespace}/{resource.name} does not match the URL's "
                 f"{namespace}/{name or resource.name}",
                 hint="send the resource to the URL of its own namespace and name")
-        from flowyard.resources.applying import apply_resource
+        from flowyard.resources.applying import merge_applied
+        from flowyard.store.records import utcnow
 
+        meta = self.p.metadata
+        # Read before the check: DataPipelines.create stores the resource it checks, without
+        # the status the controller wrote.
+        try:
+            existing: dict[str, Any] | None = meta.get_resource(kind, namespace, resource.name)
+        except NotFound:
+            existing = None
         if kind == "DataPipeline":
             self._check_data_pipeline(resource)
-        meta = self.p.metadata
-        _, created = apply_resource(meta, kind, namespace, resource.name, resource.to_dict())
-        return meta.get_resource(kind, namespace, resource.name), created
+        data = merge_applied(resource.to_dict(), existing, utcnow().isoformat())
+        meta.put_resource(kind, namespace, resource.name, data)
+        return meta.get_resource(kind, namespace, resource.name), existing is None
 
     def _check_data_pipeline(self, resource: Any) -> None:
         # Input repos must exist and outputs must not collide; DataPipelines.create checks
