@@ -16,7 +16,9 @@ ensure_venv() {
         echo "  hint: PYTHON=python3.11 $0" >&2
         exit 2
     fi
+    local fresh=0
     if [ ! -x "$VENV/bin/python" ]; then
+        fresh=1
         echo "==> creating $VENV ($("$PYTHON" -V 2>&1))" >&2
         if ! "$PYTHON" -m venv "$VENV"; then
             echo "error: could not create a virtualenv with $PYTHON -m venv" >&2
@@ -26,7 +28,9 @@ ensure_venv() {
     fi
     if [ "${SKIP_INSTALL:-0}" != "1" ]; then
         echo "==> installing flowyard[$extras] into $VENV" >&2
-        "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip
+        if [ "$fresh" = 1 ]; then  # a new venv's pip is Python's bundled, older one
+            "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip
+        fi
         "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e ".[$extras]"
     fi
 }

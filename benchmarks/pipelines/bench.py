@@ -51,6 +51,15 @@ TARGETS = {
 }
 
 
+def compile_package(python: str, package: str, env: dict[str, str]) -> None:
+    """Byte-compile an installed (or editable) package in place, quietly."""
+    where = subprocess.run(
+        [python, "-c", f"import os, {package}; print(os.path.dirname({package}.__file__))"],
+        env=env, capture_output=True, text=True, check=True).stdout.strip()
+    subprocess.run([python, "-m", "compileall", "-q", "-j", "0", where], env=env, check=True,
+                   stdout=subprocess.DEVNULL)
+
+
 def busy_cpu_s() -> float:
     with open("/proc/stat") as f:
         fields = [int(x) for x in f.readline().split()[1:]]
@@ -127,9 +136,14 @@ class Bench:
         self.report = RESULTS / f"pipelines-{stamp}.md"
         self.records: list[dict[str, Any]] = []
         self.tmp = Path(tempfile.mkdtemp(prefix="fy-pipelines-bench-"))
-        self.env = dict(os.environ, BENCH_TMP=str(self.tmp), PYTHONDONTWRITEBYTECODE="0")
+        # Any value of PYTHONDONTWRITEBYTECODE, "0" too, stops Python writing bytecode: drop
+        # it, and compile Flowyard up front as installing a wheel does (pip compiled kfp's
+        # venv), or a source checkout recompiles ~50 modules in every measured process.
+        self.env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+        self.env["BENCH_TMP"] = str(self.tmp)
         self.kfp_python = os.environ["KFP_PYTHON"]
         self.ours_python = sys.executable
+        compile_package(self.ours_python, "flowyard", self.env)
         self.via = ["--engine"] if os.environ.get("FLOWYARD_VIA") == "engine" else []
 
     def cmd(self, tool: str, wl: str) -> list[str]:
@@ -175,9 +189,12 @@ class Bench:
                 child.unlink()
 
     def used(self, label: str) -> list[dict[str, Any]]:
+        """The undisturbed runs when they are at least half, else every run: one lone
+        "undisturbed" run is often one that stalled on the disk (fsync) rather than the CPU,
+        which the foreign-CPU check cannot see, and a median of one is that stall."""
         recs = [r for r in self.records if r["label"] == label and r["rc"] == 0]
         quiet = [r for r in recs if not r["noisy"]]
-        return quiet or recs
+        return quiet if len(quiet) * 2 >= len(recs) else recs
 
     def med(self, label: str, key: str = "wall_s") -> float | None:
         vals = [r[key] for r in self.used(label)]
@@ -334,7 +351,7 @@ def report(b: Bench, started: datetime, note: str, runs: int, shapes: list[str])
         if not recs:
             return "-"
         walls = [r["wall_s"] for r in recs]
-        noisy = all(r["noisy"] for r in recs)
+        noisy = sum(r["noisy"] for r in recs) * 2 > len(recs)   # mostly disturbed runs
         return (f"{statistics.median(walls):.2f} [{min(walls):.2f}-{max(walls):.2f}]"
                 f"{' (noisy)' if noisy else ''}")
 
@@ -374,9 +391,9 @@ def report(b: Bench, started: datetime, note: str, runs: int, shapes: list[str])
 
     w("\nWhere Flowyard's whole-process time goes (medians, seconds): `import` = "
       "flowyard.dsl, `compile` = dsl.compile (loads the pydantic resource models), `open` = "
-      "Client(), `run` = Client.run, split by the engine's run events into setup (SQLAlchemy "
-      "import, schema creation in the fresh database, recording the run: until the run is "
-      "Running), steps (Running to the final state) and after (reading the run back), "
+      "Client(), `run` = Client.run, split by the engine's run events into setup (opening the "
+      "metadata store, schema creation in the fresh database, recording the run: until the "
+      "run is Running), steps (Running to the final state) and after (reading the run back), "
       "`close` = Client.close (stops the zygote), `outside` = wall minus all of that "
       "(interpreter start, and its exit: module teardown and garbage collection):\n")
     w("| workload | import | compile | open | run | (run: setup / steps / after) | close | "
@@ -435,15 +452,15 @@ def report(b: Bench, started: datetime, note: str, runs: int, shapes: list[str])
             ours_cpu = b.med(f"flowyard/{wl}", "own_cpu_s")
             peer_cpu = b.med(f"{tool}/{wl}", "own_cpu_s")
             cpu = f"; CPU-time ratio {peer_cpu / ours_cpu:.1f}x" if peer_cpu and ours_cpu else ""
-            noisy = any(recs and all(x["noisy"] for x in recs)
+            noisy = any(recs and sum(x["noisy"] for x in recs) * 2 > len(recs)
                         for recs in (b.used(f"flowyard/{wl}"), b.used(f"{tool}/{wl}")))
-            caveat = "; every run of one side was disturbed by other jobs" if noisy else ""
+            caveat = "; most runs of one side were disturbed by other jobs" if noisy else ""
             w(f"- {verdict(None if r is None else r >= want)} {wl.upper()} vs {peer}: "
               f"{fmt(r, 1)}x (target >= {want:.0f}x{cpu}{caveat})")
     sps, med, p95 = figs.get("sps"), figs.get("median"), figs.get("p95")
     big_recs = b.used(f"flowyard/big {shapes[0]}")
-    if big_recs and all(r["noisy"] for r in big_recs):
-        w("- (every run of the 1,000-step DAG below was disturbed by other jobs)")
+    if big_recs and sum(r["noisy"] for r in big_recs) * 2 > len(big_recs):
+        w("- (most runs of the 1,000-step DAG below were disturbed by other jobs)")
     w(f"- {verdict(None if sps is None else sps >= 400)} 1,000 steps `{shapes[0]}`, "
       f"workers=2: {fmt(sps, 0)} steps/s (target >= 400)")
     w(f"- {verdict(None if med is None else med <= 3.0)} per-step latency median "

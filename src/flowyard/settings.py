@@ -18,12 +18,14 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from flowyard.errors import ConfigError
+from flowyard.pydantic_plugins import skipped as _no_plugin_scan
 
 ENV_PREFIX = "FLOWYARD_"
 
 
 class Settings(BaseModel):
-    model_config = ConfigDict(extra="ignore", validate_default=True)
+    # Built just below, without pydantic's plugin scan (see pydantic_plugins.py).
+    model_config = ConfigDict(extra="ignore", validate_default=True, defer_build=True)
 
     home: Path = Field(default_factory=lambda: Path.home() / ".flowyard")
     """Folder for the embedded runtime: the SQLite database, the local object store, logs."""
@@ -77,3 +79,7 @@ class Settings(BaseModel):
                 "`export FLOWYARD_HOME=$HOME/.flowyard`",
             ) from exc
         return home
+
+
+with _no_plugin_scan():
+    Settings.model_rebuild(force=True)

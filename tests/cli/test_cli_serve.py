@@ -93,11 +93,24 @@ def stop(server: Server, sig: signal.Signals = signal.SIGINT) -> int:
         raise
 
 
+def assert_stops_cleanly(server: Server, sig: signal.Signals) -> None:
+    import httpx
+
+    code = stop(server, sig)
+    assert code == 0, server.stderr()  # a clean stop after a graceful shutdown
+    assert server.stderr().rstrip().endswith("stopped")
+    assert "Traceback" not in server.stderr()
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"{server.url}/v2/health/live")
+
+
 @pytest.fixture(scope="module")
 def server(graph_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     running = start(graph_dir / "graph.yaml", tmp_path_factory.mktemp("home"))
     yield running
-    stop(running)
+    # Ctrl-C of a one-worker server, checked on this one rather than on a server started
+    # only for it; two workers and SIGTERM: test_ctrl_c_and_sigterm_stop_the_server_cleanly.
+    assert_stops_cleanly(running, signal.SIGINT)
 
 
 def test_serve_prints_the_urls_and_readiness(server: Server) -> None:
@@ -210,8 +223,7 @@ def test_serve_on_a_port_in_use_names_the_port(cli: Cli, graph_dir: Path) -> Non
         assert result.code == 2 and f"--grpc-port {port}" in result.err
 
 
-@pytest.mark.parametrize(("sig", "workers"), [(signal.SIGINT, 1), (signal.SIGINT, 2),
-                                             (signal.SIGTERM, 1)])
+@pytest.mark.parametrize(("sig", "workers"), [(signal.SIGINT, 2), (signal.SIGTERM, 1)])
 def test_ctrl_c_and_sigterm_stop_the_server_cleanly(graph_dir: Path, tmp_path: Path,
                                                     sig: signal.Signals, workers: int) -> None:
     import httpx
@@ -223,12 +235,7 @@ def test_ctrl_c_and_sigterm_stop_the_server_cleanly(graph_dir: Path, tmp_path: P
     while (ready := httpx.get(f"{server.url}/v2/health/ready").status_code) != 200:
         assert ready == 503 and time.monotonic() < deadline, ready
         time.sleep(0.1)
-    code = stop(server, sig)
-    assert code == 0, server.stderr()  # a clean stop after a graceful shutdown
-    assert server.stderr().rstrip().endswith("stopped")
-    assert "Traceback" not in server.stderr()
-    with pytest.raises(httpx.ConnectError):
-        httpx.get(f"{server.url}/v2/health/live")
+    assert_stops_cleanly(server, sig)
 
 
 def test_serve_says_which_model_failed_to_load(tmp_path: Path) -> None:

@@ -3,15 +3,16 @@ fake cluster (moto S3 on loopback, a SQLite database) for running in-image steps
 
 from __future__ import annotations
 
-import logging
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 from kube_pods import BUCKET
+
+from s3_helpers import fresh_bucket
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -62,28 +63,17 @@ def make_project(tmp_path: Path) -> Callable[..., Path]:
     return make
 
 
-@pytest.fixture(scope="module")
-def s3_endpoint() -> Iterator[str]:
-    from moto.server import ThreadedMotoServer
-
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"{host}:{port}"
-    server.stop()
+@pytest.fixture(scope="session")
+def s3_endpoint(s3_endpoint: str) -> str:
+    """The session's moto server (tests/conftest.py) as "host:port", the form of an Argo
+    artifact repository's endpoint."""
+    return s3_endpoint.removeprefix("http://")
 
 
 @pytest.fixture
 def cluster(s3_endpoint: str, tmp_path: Path) -> dict[str, Any]:
     """The Secrets an operator created, and an empty bucket."""
-    import boto3
-    import requests  # type: ignore[import-untyped]
-
-    requests.post(f"http://{s3_endpoint}/moto-api/reset", timeout=10).raise_for_status()
-    boto3.client("s3", endpoint_url=f"http://{s3_endpoint}", region_name="us-east-1",
-                 aws_access_key_id="testing", aws_secret_access_key="testing",
-                 ).create_bucket(Bucket=BUCKET)
+    fresh_bucket(f"http://{s3_endpoint}", BUCKET)
     return {"secrets": {
         "flowyard-database": {"url": f"sqlite:///{tmp_path / 'platform.db'}"},
         "s3-credentials": {"accessKey": "testing", "secretKey": "testing"}}}

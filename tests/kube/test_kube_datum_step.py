@@ -9,6 +9,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -30,12 +31,18 @@ def _job(pods: Pods) -> tuple[list[str], list[str], subprocess.CompletedProcess[
     assert listed.returncode == 0, listed.stderr
     items = json.loads(datums or "")
     results = []
-    for item in items:
-        proc, result = pods.run("process-datum", {"datum": item})
+    for proc, result in _fan_out(pods, items):
         assert proc.returncode == 0, proc.stderr
         results.append(result or "")
     committed, _ = pods.run("commit", {"results": json.dumps(results)})
     return items, results, committed
+
+
+def _fan_out(pods: Pods, items: list[str]
+             ) -> list[tuple[subprocess.CompletedProcess[str], str | None]]:
+    """One process-datum pod per item, all at once as Argo's loop starts them; in order."""
+    with ThreadPoolExecutor(max_workers=len(items)) as pool:
+        return list(pool.map(lambda item: pods.run("process-datum", {"datum": item}), items))
 
 
 def _pipeline(transform: str) -> dict[str, Any]:
@@ -109,10 +116,9 @@ def test_a_failing_datum_fails_the_job_and_keeps_the_branch(
     pods = Pods(wf, cluster, tmp_path)
     listed, datums = pods.run("list-datums")
     assert listed.returncode == 0, listed.stderr
-    codes = {}
-    for item in json.loads(datums or ""):
-        proc, _ = pods.run("process-datum", {"datum": item})
-        codes[item] = (proc.returncode, proc.stderr)
+    items = json.loads(datums or "")
+    codes = {item: (proc.returncode, proc.stderr)
+             for item, (proc, _) in zip(items, _fan_out(pods, items), strict=True)}
     failed = [err for code, err in codes.values() if code != 0]
     assert len(failed) == 1 and "cannot process worse.txt: it is bad" in failed[0]
     assert sorted(code for code, _ in codes.values()) == [0, 1]

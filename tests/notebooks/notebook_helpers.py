@@ -49,27 +49,16 @@ def send_execute(ws: Any, code: str) -> str:
     return msg_id
 
 
-def execute(server: NotebookServer, code: str) -> str:
-    """Start a kernel over REST, run `code` over the websocket, return its text/plain."""
-    kid = start_kernel(server)
-    ws = open_channels(server, kid)
-    try:
-        msg_id = send_execute(ws, code)
-        while True:  # the websocket timeout bounds each recv()
-            msg = json.loads(ws.recv())
-            if msg["parent_header"].get("msg_id") != msg_id:
-                continue
-            if msg["msg_type"] == "execute_result":
-                return str(msg["content"]["data"]["text/plain"])
-            if msg["msg_type"] == "error":
-                raise AssertionError(msg["content"])
-    finally:
-        ws.close()
-        requests.delete(f"{server.url}api/kernels/{kid}", headers=auth(server), timeout=10)
+def execute(target: NotebookServer | str, code: str,
+            headers: dict[str, str] | None = None) -> str:
+    """Start a kernel over REST, run `code` over the websocket, return its text/plain.
 
-
-def execute_on(base: str, code: str, headers: dict[str, str]) -> str:
-    """Like `execute`, against any Jupyter base URL (the gateway's) with the given headers."""
+    `target` is a server (its own URL and Jupyter token) or any Jupyter base URL, such as
+    the gateway's, reached with `headers` (the platform's login)."""
+    if isinstance(target, str):
+        base, headers = target, headers or {}
+    else:
+        base, headers = target.url, auth(target)
     kernel = requests.post(f"{base}api/kernels", json={"name": "python3"}, headers=headers,
                            timeout=60)
     assert kernel.status_code == 201, kernel.text
@@ -79,7 +68,7 @@ def execute_on(base: str, code: str, headers: dict[str, str]) -> str:
         header=[f"{k}: {v}" for k, v in headers.items()], timeout=60)
     try:
         msg_id = send_execute(ws, code)
-        while True:
+        while True:  # the websocket timeout bounds each recv()
             msg = json.loads(ws.recv())
             if msg["parent_header"].get("msg_id") != msg_id:
                 continue

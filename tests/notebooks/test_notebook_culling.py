@@ -25,20 +25,27 @@ def culler_spawner(nb_home: Path) -> Iterator[Spawner]:
         spawner.stop_all()
 
 
-def test_idle_server_is_culled_workspace_kept(culler_spawner: Spawner) -> None:
+def test_idle_server_is_culled_or_stopped_workspace_kept(culler_spawner: Spawner) -> None:
     server = culler_spawner.start(make_notebook("idle", idleTimeout="1s"))
     (server.workspace / "work.py").write_text("x = 1\n")
     assert cull_idle(culler_spawner) == []  # just started: active
     since = idle_since(server)
     assert since <= datetime.now(UTC)
-    time.sleep(1.3)
     assert idle_since(server) == since  # the culler's own look is not activity
-    assert cull_idle(culler_spawner) == ["team-a/idle"]
+    # A clock 1.5 s on instead of sleeping: the idleTimeout (1s) is then over.
+    assert cull_idle(culler_spawner, now=datetime.now(UTC) + timedelta(seconds=1.5)) == [
+        "team-a/idle"]
     assert server.process.poll() is not None
     assert not culler_spawner.status("team-a", "idle").running
     assert (server.workspace / "work.py").read_text() == "x = 1\n"
     restarted = culler_spawner.start(server.notebook)  # same workspace again
     assert (restarted.workspace / "work.py").exists()
+    # An explicit stop (one Jupyter start serves both): True once, workspace kept.
+    assert culler_spawner.stop("team-a", "idle") is True
+    assert restarted.process.poll() is not None
+    assert (restarted.workspace / "work.py").read_text() == "x = 1\n"
+    assert culler_spawner.stop("team-a", "idle") is False
+    assert not culler_spawner.status("team-a", "idle").running
 
 
 def test_busy_kernel_keeps_server_alive(culler_spawner: Spawner) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,8 +18,10 @@ import httpx
 import pytest
 import requests
 import websocket
-from notebook_helpers import execute_on
+from notebook_helpers import execute
 from platform_helpers import LivePlatform, platform_env, start_platform, wait_for
+
+from cli_runner import run_cli
 
 API = "/api/v1alpha1"
 pytestmark = pytest.mark.slow
@@ -96,10 +97,15 @@ def team(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Team]:
     catalog = root / "environments.yaml"
     catalog.write_text(CUSTOM_ENVIRONMENTS)
     os.environ["FLOWYARD_NOTEBOOK_ENVIRONMENTS"] = str(catalog)
+    # Culling and volume retries looked at every 2 s, not every 5: the idle and the
+    # one-writer tests wait for those looks. Not shorter: each look at a running server
+    # costs the platform ~40 ms of CPU.
+    os.environ["FLOWYARD_NOTEBOOK_CHECK_INTERVAL"] = "2"
     try:
         live = start_platform(root / "home")
     finally:
         del os.environ["FLOWYARD_NOTEBOOK_ENVIRONMENTS"]
+        del os.environ["FLOWYARD_NOTEBOOK_CHECK_INTERVAL"]
     try:
         yield Team(live)
     finally:
@@ -128,7 +134,7 @@ def test_kernel_through_the_gateway(team: Team, explore: dict[str, Any]) -> None
     assert explore["url"] == team.base("team-a", "explore")
     assert explore["environment"] == "python" and explore["ready"] is True
     # Only the platform's login: no Jupyter token anywhere in the client's hands.
-    result = execute_on(team.base("team-a", "explore"), "1+1", team.headers("alice"))
+    result = execute(team.base("team-a", "explore"), "1+1", team.headers("alice"))
     assert result == "2"
 
 
@@ -144,7 +150,7 @@ def test_client_inside_the_notebook(team: Team, explore: dict[str, Any]) -> None
         "(names, other, os.environ['FLOWYARD_NAMESPACE'],"
         " c.server == os.environ['FLOWYARD_SERVER'], 'FLOWYARD_NOTEBOOK_SECRET' in os.environ)"
     )
-    result = execute_on(team.base("team-a", "explore"), code, team.headers("alice"))
+    result = execute(team.base("team-a", "explore"), code, team.headers("alice"))
     assert result == "(['explore'], 'hidden', 'team-a', True, False)"
 
 
@@ -153,7 +159,7 @@ def test_pipeline_run_from_a_notebook(team: Team, explore: dict[str, Any]) -> No
     code = ("import flowyard\n"
             f"run = flowyard.Client().run({str(pipeline)!r})\n"
             "(run.state, run.namespace, run.outputs)")
-    result = execute_on(team.base("team-a", "explore"), code, team.headers("alice"))
+    result = execute(team.base("team-a", "explore"), code, team.headers("alice"))
     assert result.startswith("('Succeeded', 'team-a'"), result
     with team.http("alice") as alice:
         runs = alice.get(f"{API}/runs", params={"namespace": "team-a"}).json()["items"]
@@ -241,9 +247,11 @@ def test_environment_created_on_first_use(team: Team) -> None:
     assert "Preparing" in seen  # progress shows while the virtualenv is made
     venv = team.live.home / "notebook-environments" / "layered"
     assert (venv / ".flowyard-ready").is_file()
-    result = execute_on(team.base("team-a", "venv"), "import sys; sys.prefix",
+    result = execute(team.base("team-a", "venv"), "import sys; sys.prefix",
                         team.headers("alice"))
     assert result == repr(str(venv))
+    with team.http("alice") as client:  # one server fewer for the platform to look at
+        assert client.delete(f"{API}/namespaces/team-a/notebooks/venv").status_code == 200
 
 
 def test_environment_that_cannot_be_made_fails_clearly(team: Team) -> None:
@@ -318,8 +326,7 @@ def cli(team: Team, user: str, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**platform_env(team.live.home / "cli-home"), "FLOWYARD_SERVER": team.url,
            "FLOWYARD_TOKEN": team.tokens[user], "FLOWYARD_NAMESPACE": "team-a",
            "COLUMNS": "200"}
-    return subprocess.run([sys.executable, "-m", "flowyard.cli.main", "notebook", *args],
-                          capture_output=True, text=True, env=env, timeout=400)
+    return run_cli("notebook", *args, env=env)
 
 
 def test_cli_lifecycle(team: Team) -> None:
@@ -397,7 +404,7 @@ def test_platform_killed_starts_its_notebooks_again(
         with httpx.Client(base_url=live.url, headers=live.headers, timeout=30) as admin:
             again = running(admin, old=first["pid"])
         assert Path(f"/proc/{again['pid']}").exists()
-        result = execute_on(f"{live.url}/notebook/default/survivor/",
+        result = execute(f"{live.url}/notebook/default/survivor/",
                             "open('a.txt').read()", live.headers)
         assert result == "'x'"
     finally:
@@ -418,7 +425,7 @@ def test_workspace_volume_has_one_writer(team: Team) -> None:
     team.create("alice", "team-a", "ws-one", workspace="team-ws")
     team.wait_phase("alice", "team-a", "ws-one", "Running")
     folder = volume_path(team.live.home, "team-a", "team-ws")
-    cwd = execute_on(team.base("team-a", "ws-one"), "import os; os.getcwd()",
+    cwd = execute(team.base("team-a", "ws-one"), "import os; os.getcwd()",
                      team.headers("alice"))
     assert cwd == repr(str(folder))  # Jupyter's root_dir is the volume
     team.create("alice", "team-a", "ws-two", workspace="team-ws")

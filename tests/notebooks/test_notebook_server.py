@@ -60,18 +60,7 @@ def test_bad_option_reports_log_tail(nb_home: Path) -> None:
     assert not status.running and "bogus-flag" in status.log_tail
 
 
-def test_stop_keeps_workspace(nb_home: Path) -> None:
-    spawner = Spawner(nb_home)
-    try:
-        server = spawner.start(make_notebook("short-lived"))
-        (server.workspace / "keep.txt").write_text("kept")
-        assert spawner.stop("team-a", "short-lived") is True
-        assert server.process.poll() is not None
-        assert (server.workspace / "keep.txt").read_text() == "kept"
-        assert spawner.stop("team-a", "short-lived") is False
-        assert not spawner.status("team-a", "short-lived").running
-    finally:
-        spawner.stop_all()
+# Stop keeps the workspace: test_notebook_culling.py (it reuses that test's server).
 
 
 def test_jupyterlab_served_when_installed(server: NotebookServer) -> None:

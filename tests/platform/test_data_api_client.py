@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import httpx
 import pytest
 from platform_helpers import API, LivePlatform
 
+from cli_runner import run_cli_bytes
 from flowyard.client import Client
 from flowyard.errors import Conflict, InvalidInput, NotFound
 from flowyard.settings import Settings
@@ -83,9 +83,7 @@ def test_the_cli_talks_to_the_server(live: LivePlatform, tokens: dict[str, str],
            "FLOWYARD_HOME": str(tmp_path / "cli-home")}
 
     def fy(*args: str, input: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
-        return subprocess.run([sys.executable, "-m", "flowyard.cli.main", "--server",
-                               live.url, "data", *args], env=env, input=input,
-                              capture_output=True, timeout=120)
+        return run_cli_bytes("--server", live.url, "data", *args, env=env, input=input)
 
     assert fy("repo", "create", "cli").returncode == 0
     (tmp_path / "f.txt").write_text("hello")
@@ -102,7 +100,6 @@ def test_the_cli_talks_to_the_server(live: LivePlatform, tokens: dict[str, str],
     fsck = fy("fsck")
     assert fsck.returncode != 0 and b"platform host" in fsck.stderr
     # the embedded store never saw any of it
-    local = subprocess.run([sys.executable, "-m", "flowyard.cli.main", "data", "repo",
-                            "list", "-o", "json"], capture_output=True, timeout=120,
-                           env={k: v for k, v in env.items() if k != "FLOWYARD_SERVER"})
+    local = run_cli_bytes("data", "repo", "list", "-o", "json",
+                          env={k: v for k, v in env.items() if k != "FLOWYARD_SERVER"})
     assert b'"cli"' not in local.stdout

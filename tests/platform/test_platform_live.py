@@ -6,7 +6,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -16,14 +15,14 @@ import pytest
 import yaml
 from platform_helpers import DATA, LivePlatform, wait_for
 
+from cli_runner import run_cli
 from flowyard.client import Client
 from flowyard.errors import Conflict, InvalidInput, NotFound, ResourceInvalid
 from flowyard.pipelines.engine import RunEvent
 
 
 def cli(live: LivePlatform, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "flowyard.cli.main", "--server", live.url,
-                           *args], env=live.env, capture_output=True, text=True, timeout=60)
+    return run_cli("--server", live.url, *args, env=live.env)
 
 
 def test_client_resources_round_trip(live: LivePlatform) -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 from platform_helpers import platform_env, wait_for
 
+from cli_runner import run_cli
 from flowyard.client import Client
 from flowyard.errors import FlowyardError
 
@@ -40,9 +41,7 @@ def test_first_up_prints_a_token_that_logs_in(tmp_path: Path) -> None:
         assert httpx.get(f"{url}/healthz").status_code == 200
 
         def flowyard(*args: str, home_dir: Path = elsewhere) -> subprocess.CompletedProcess[str]:
-            return subprocess.run([sys.executable, "-m", "flowyard.cli.main", *args],
-                                  env=platform_env(home_dir), capture_output=True, text=True,
-                                  timeout=60)
+            return run_cli(*args, env=platform_env(home_dir))
 
         bad = flowyard("login", url, "--token", "fy_0000000000000000_nope")
         assert bad.returncode != 0 and "invalid API token" in bad.stderr

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ from flowyard.errors import ConfigError, NotFound
 from flowyard.serving import GraphEngine, Payload
 from flowyard.serving.runtimes.python_class import load_class
 from flowyard.serving.sources import SourceContext, kind_of, resolve
+from s3_helpers import fresh_bucket, use_dummy_credentials
 
 Make = Callable[..., GraphEngine]
 
@@ -112,23 +112,11 @@ def test_unsupported_sources_are_a_clear_error(tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    boto3 = pytest.importorskip("boto3")
-    from moto.server import ThreadedMotoServer
-
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
-        monkeypatch.setenv(key, "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("FLOWYARD_S3_ENDPOINT_URL", endpoint)
-    client = boto3.client("s3", endpoint_url=endpoint)
-    client.create_bucket(Bucket="models")
-    yield client
-    server.stop()
+def s3(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """A boto3 client on the session's emptied moto server, with a `models` bucket."""
+    use_dummy_credentials(monkeypatch)
+    monkeypatch.setenv("FLOWYARD_S3_ENDPOINT_URL", s3_endpoint)
+    return fresh_bucket(s3_endpoint, "models")
 
 
 def test_model_from_s3_is_downloaded_once(s3: Any, make_engine: Make, models: Path,

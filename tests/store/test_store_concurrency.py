@@ -38,10 +38,12 @@ store.close()
 """
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+@pytest.fixture(
+    params=["sqlite", "sqlite+pysqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+)
 def fresh_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'shared.db'}"
+    if request.param.startswith("sqlite"):
+        return f"{request.param}:///{tmp_path / 'shared.db'}"
     make: Callable[[], URL] = request.getfixturevalue("pg_database")
     return make().render_as_string(hide_password=False)
 
@@ -89,12 +91,18 @@ def test_two_processes_write_the_same_database(fresh_url: str, tmp_path: Path) -
         store.close()
 
 
-def test_a_forked_child_gets_its_own_connections(tmp_path: Path) -> None:
+@pytest.fixture(params=["sqlite", "sqlite+pysqlite"])
+def sqlite_scheme(request: pytest.FixtureRequest) -> str:
+    """Both ways into a SQLite file: sqlite3 for a run's calls, or SQLAlchemy for all."""
+    return str(request.param)
+
+
+def test_a_forked_child_gets_its_own_connections(tmp_path: Path, sqlite_scheme: str) -> None:
     import os
 
     from flowyard.store.records import RunRecord
 
-    store = MetadataStore(f"sqlite:///{tmp_path / 'fork.db'}")
+    store = MetadataStore(f"{sqlite_scheme}:///{tmp_path / 'fork.db'}")
     store.create_run(RunRecord("parent", "default", "p", {}, {}))
     pid = os.fork()
     if pid == 0:  # child: use the inherited store, then leave without running pytest's cleanup
@@ -110,14 +118,16 @@ def test_a_forked_child_gets_its_own_connections(tmp_path: Path) -> None:
     store.close()
 
 
-def test_a_writer_waits_for_the_lock_instead_of_failing(tmp_path: Path) -> None:
+def test_a_writer_waits_for_the_lock_instead_of_failing(
+    tmp_path: Path, sqlite_scheme: str
+) -> None:
     import sqlite3
     import threading
 
     from flowyard.store.records import RunRecord
 
     db = tmp_path / "locked.db"
-    store = MetadataStore(f"sqlite:///{db}")
+    store = MetadataStore(f"{sqlite_scheme}:///{db}")
     other = sqlite3.connect(db, isolation_level=None, check_same_thread=False)
     other.execute("BEGIN IMMEDIATE")  # another writer holds the lock for a moment
     release = threading.Timer(0.5, other.execute, ["COMMIT"])

@@ -22,10 +22,13 @@ TABLES = {"runs", "steps", "step_inputs", "artifacts", "cache_entries", "resourc
 MIGRATIONS = Path(metadata_module.__file__).parent / "migrations"
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+@pytest.fixture(
+    params=["sqlite", "sqlite+pysqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+)
 def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'empty.db'}"
+    """sqlite: the schema comes from sqlite_schema.py; sqlite+pysqlite: from create_all."""
+    if request.param.startswith("sqlite"):
+        return f"{request.param}:///{tmp_path / 'empty.db'}"
     make: Callable[[], URL] = request.getfixturevalue("pg_database")
     return make().render_as_string(hide_password=False)
 
@@ -104,7 +107,7 @@ def test_fresh_database_fast_path_equals_alembic(
     empty_url: str, tmp_path: Path, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     if empty_url.startswith("sqlite"):
-        other = f"sqlite:///{tmp_path / 'alembic.db'}"
+        other = f"sqlite+pysqlite:///{tmp_path / 'alembic.db'}"
     else:
         other = request.getfixturevalue("pg_database")().render_as_string(hide_password=False)
     _migrate_with_alembic(other)

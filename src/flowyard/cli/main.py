@@ -3,48 +3,60 @@
 Known errors (`FlowyardError`) print `headline: message` and a hint on stderr, no
 traceback, and exit with the error's `exit_code`. Anything else is a bug: "Internal error"
 with the traceback, exit 1. `FLOWYARD_DEBUG=1` shows tracebacks for every error.
+
+Typer and the command modules load only when a command line needs them: a plain
+`flowyard run TARGET ...` starts without them (see cli/running.py). No `from __future__
+import annotations` here: the root options' `Annotated[...]` are built inside build_app,
+where typer is imported, and typer reads them as built.
 """
 
-from __future__ import annotations
-
+import errno
 import os
 import sys
 import traceback
-from typing import Annotated
-
-import typer
+from typing import TYPE_CHECKING, Annotated, Any
 
 from flowyard import __version__
-from flowyard.cli import account as account_cmd
-from flowyard.cli import apply as apply_cmd
-from flowyard.cli import compile as compile_cmd
-from flowyard.cli import data as data_cmd
-from flowyard.cli import deploy as deploy_cmd
-from flowyard.cli import env as env_cmd
-from flowyard.cli import login as login_cmd
-from flowyard.cli import notebook as notebook_cmd
-from flowyard.cli import param as param_cmd
-from flowyard.cli import predict as predict_cmd
-from flowyard.cli import profile as profile_cmd
-from flowyard.cli import render as render_cmd
-from flowyard.cli import run as run_cmd
-from flowyard.cli import runs as runs_cmd
-from flowyard.cli import serve as serve_cmd
-from flowyard.cli import up as up_cmd
-from flowyard.cli import validate as validate_cmd
-from flowyard.cli import volume as volume_cmd
 from flowyard.errors import FlowyardError
+
+if TYPE_CHECKING:
+    import typer
+
+    from flowyard.cli.running import RunArgs
 
 ISSUES_URL = "https://github.com/flowyard/flowyard/issues"
 
 
 def _version_callback(value: bool) -> None:
+    import typer
+
     if value:
         typer.echo(f"flowyard {__version__}")
         raise typer.Exit()
 
 
-def build_app() -> typer.Typer:
+def build_app() -> "typer.Typer":
+    import typer
+
+    from flowyard.cli import account as account_cmd
+    from flowyard.cli import apply as apply_cmd
+    from flowyard.cli import compile as compile_cmd
+    from flowyard.cli import data as data_cmd
+    from flowyard.cli import deploy as deploy_cmd
+    from flowyard.cli import env as env_cmd
+    from flowyard.cli import login as login_cmd
+    from flowyard.cli import notebook as notebook_cmd
+    from flowyard.cli import param as param_cmd
+    from flowyard.cli import predict as predict_cmd
+    from flowyard.cli import profile as profile_cmd
+    from flowyard.cli import render as render_cmd
+    from flowyard.cli import run as run_cmd
+    from flowyard.cli import runs as runs_cmd
+    from flowyard.cli import serve as serve_cmd
+    from flowyard.cli import up as up_cmd
+    from flowyard.cli import validate as validate_cmd
+    from flowyard.cli import volume as volume_cmd
+
     app = typer.Typer(
         name="flowyard",
         help="Flowyard: ML pipelines in Python, on a laptop first.",
@@ -112,7 +124,19 @@ def build_app() -> typer.Typer:
     return app
 
 
-app = build_app()
+_APP: list["typer.Typer"] = []
+
+
+def __getattr__(name: str) -> Any:
+    if name == "app":   # the typer app, built on first use
+        return _typer_app()
+    raise AttributeError(f"module 'flowyard.cli.main' has no attribute {name!r}")
+
+
+def _typer_app() -> "typer.Typer":
+    if not _APP:
+        _APP.append(build_app())
+    return _APP[0]
 
 
 def _restore_env(name: str, value: str | None) -> None:
@@ -139,8 +163,13 @@ def report_error(exc: FlowyardError) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI; exits the process with the command's exit code."""
+    from flowyard.cli.running import quick_run_args
+
+    quick = quick_run_args(sys.argv[1:] if argv is None else list(argv))
     try:
-        app(args=argv, prog_name="flowyard")
+        if quick is not None:
+            sys.exit(_quick_run(quick))
+        _typer_app()(args=argv, prog_name="flowyard")
     except FlowyardError as exc:
         if _debug():
             traceback.print_exc()
@@ -154,6 +183,23 @@ def main(argv: list[str] | None = None) -> None:
         traceback.print_exc()
         sys.stderr.write(f"This is a bug in Flowyard; please report it at {ISSUES_URL}\n")
         sys.exit(1)
+
+
+def _quick_run(args: "RunArgs") -> int:
+    """`flowyard run` without typer, ending as typer's standalone mode would: Ctrl-C that
+    got through the run's own handler exits 130, a closed stdout pipe exits 1 quietly."""
+    from flowyard.cli.running import run_pipeline
+
+    try:
+        return run_pipeline(args)
+    except KeyboardInterrupt:
+        return 130
+    except OSError as exc:
+        if exc.errno != errno.EPIPE:
+            raise
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, sys.stdout.fileno())   # the exit's flush must not fail again
+        return 1
 
 
 if __name__ == "__main__":

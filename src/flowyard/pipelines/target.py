@@ -48,9 +48,21 @@ def _split(spec: str) -> tuple[str, str | None]:
     return spec, None
 
 
+def is_kfp_pipeline(value: object) -> bool:
+    """True for a kfp `@dsl.pipeline` object (a kfp GraphComponent), without importing kfp
+    or our kfp translator (PyYAML): most pipeline files hold none."""
+    module = type(value).__module__ or ""
+    return module.startswith("kfp.") and type(value).__name__ == "GraphComponent"
+
+
+def _compile_kfp(value: object, origin: str) -> Pipeline:
+    from flowyard.pipelines.kfp.loader import compile_kfp
+
+    return compile_kfp(value, origin)
+
+
 def _from_python(path: Path, name: str | None) -> Pipeline:
     from flowyard.pipelines.compiler import compile_pipeline
-    from flowyard.pipelines.kfp.loader import compile_kfp, is_kfp_pipeline
     from flowyard.pipelines.sdk_pipeline import PipelineDef
 
     module = _import(path)
@@ -66,14 +78,14 @@ def _from_python(path: Path, name: str | None) -> Pipeline:
                                hint=f"write {path}:<name>")
         [(key, only)] = found.items()
         if is_kfp_pipeline(only):
-            return compile_kfp(only, f"{path}:{key}")
+            return _compile_kfp(only, f"{path}:{key}")
         return compile_pipeline(only)
     value = getattr(module, name, None)
     if value is None:
         listed = ", ".join(sorted(found)) or "none"
         raise NotFound(f"{path}: no {name!r} in this file; its pipelines: {listed}")
     if is_kfp_pipeline(value):
-        return compile_kfp(value, f"{path}:{name}")
+        return _compile_kfp(value, f"{path}:{name}")
     if not isinstance(value, PipelineDef):
         raise InvalidInput(f"{path}: {name!r} is a {type(value).__name__}, not a @dsl.pipeline",
                            hint="decorate it with @dsl.pipeline, or name another object")

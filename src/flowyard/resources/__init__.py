@@ -10,8 +10,11 @@ import importlib
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from flowyard.resources.base import API_VERSION, FlowModel, ObjectMeta, Resource
-from flowyard.resources.pipeline import Pipeline, PipelineSpec
+from flowyard.pydantic_plugins import skipped as _no_plugin_scan
+
+with _no_plugin_scan():   # Flowyard's models need no pydantic plugins (pydantic_plugins.py)
+    from flowyard.resources.base import API_VERSION, FlowModel, ObjectMeta, Resource
+    from flowyard.resources.pipeline import Pipeline, PipelineSpec
 
 if TYPE_CHECKING:
     from flowyard.resources.data_pipeline import DataPipeline
@@ -40,7 +43,8 @@ class Kinds(Mapping[str, "type[Resource[Any]]"]):
         model = self._loaded.get(kind)
         if model is None:
             module, _, attr = self._table[kind].partition(":")  # KeyError: unknown kind
-            model = getattr(importlib.import_module(module), attr)
+            with _no_plugin_scan():
+                model = getattr(importlib.import_module(module), attr)
             self._loaded[kind] = model
         return model
 

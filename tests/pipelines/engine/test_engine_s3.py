@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,26 +11,17 @@ from flowyard.pipelines.engine import Engine
 from flowyard.settings import Settings
 from flowyard.store.metadata import MetadataStore
 from flowyard.store.objects import ObjectStore
+from s3_helpers import fresh_bucket, use_dummy_credentials
 
 
 @pytest.fixture
-def s3_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
-    boto3 = pytest.importorskip("boto3")
+def s3_settings(s3_endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """Settings whose object store is a bucket on the session's emptied moto server."""
     pytest.importorskip("s3fs")
-    from moto.server import ThreadedMotoServer
-
-    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
-        monkeypatch.setenv(key, "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket="flowyard")
-    yield Settings(home=tmp_path / "home", object_store_url="s3://flowyard/store",
-                   s3_endpoint_url=endpoint)
-    server.stop()
+    use_dummy_credentials(monkeypatch)
+    fresh_bucket(s3_endpoint, "flowyard")
+    return Settings(home=tmp_path / "home", object_store_url="s3://flowyard/store",
+                    s3_endpoint_url=s3_endpoint)
 
 
 def test_artifacts_and_logs_go_to_s3(s3_settings: Settings) -> None:

@@ -1,9 +1,10 @@
 """Keep CPython's cyclic garbage collector off the start-up heap of a driver process.
 
-After SQLAlchemy, pydantic and the resource models are loaded a driver holds ~80,000
-long-lived objects (modules, classes, compiled statements). Every full collection walks all
-of them: one during a 1,000-step run paused the scheduler for 30-80 ms (a p99 spike), and
-the collections at interpreter exit cost 60-100 ms, a fifth of a short `python pipeline.py`.
+After pydantic and the resource models are loaded a driver holds ~50,000 long-lived objects
+(modules, classes; ~80,000 with SQLAlchemy, which a PostgreSQL store still loads). Every full
+collection walks all of them: one during a 1,000-step run paused the scheduler for 30-80 ms
+(a p99 spike), and the collections at interpreter exit cost 60-100 ms, a fifth of a short
+`python pipeline.py`.
 
 `gc.freeze()` moves the objects alive at that moment into a generation the collector never
 walks. It is called once, when a process drives its first run (the heap is then mostly

@@ -10,6 +10,7 @@ import yaml
 
 from flowyard.errors import InvalidInput
 from flowyard.pipelines.kfp.translate import is_kfp_ir, translate
+from flowyard.pipelines.target import is_kfp_pipeline as is_kfp_pipeline
 from flowyard.resources.pipeline import Pipeline
 
 
@@ -42,12 +43,6 @@ def load_ir_file(path: str | Path, name: str | None = None) -> Pipeline:
         raise InvalidInput(f"{path}: not a kfp v2 compiled pipeline",
                            hint="compile it with kfp.compiler.Compiler().compile(...)")
     return translate(ir, origin=str(path), name=name)
-
-
-def is_kfp_pipeline(value: Any) -> bool:
-    """True for a kfp `@dsl.pipeline` object (a kfp GraphComponent), without importing kfp."""
-    module = type(value).__module__ or ""
-    return module.startswith("kfp.") and type(value).__name__ == "GraphComponent"
 
 
 def compile_kfp(value: Any, origin: str) -> Pipeline:
