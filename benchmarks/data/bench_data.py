@@ -16,6 +16,8 @@ tool's sequence (tools interleaved: flowyard, dvc, flowyard, ...) and reports me
 FLOWYARD_BENCH_BASE=/path/to/src times a second Flowyard (e.g. `git archive HEAD src` unpacked
 there, put first on PYTHONPATH) in the same runs, as "flowyard (base)": before/after figures
 of a change measured side by side. FLOWYARD_BENCH_FIRST_ONLY=1 times only the first put.
+The first put is also reported as CPU time (user + sys of the process) with the load average
+it ran at.
 Results: a Markdown table on stdout and in benchmarks/results/data-<time>.{md,json}.
 """
 
@@ -26,6 +28,7 @@ import importlib.util
 import io
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -60,15 +63,32 @@ def gen_module() -> Any:  # the peer script's module, with its data-set sizes
     return mod
 
 
+LAST: dict[str, float] = {}
+"""CPU seconds (user + sys) of the last timed command, and the load average before it."""
+
+
 def timed(cmd: list[str], cwd: Path | None = None, env: dict[str, str] | None = None) -> float:
     # Write back what earlier steps left dirty (copies of the data), so no tool pays for them.
     os.sync()
+    LAST["load"] = os.getloadavg()[0]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
     elapsed = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    LAST["cpu"] = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stderr[-2000:]}")
     return elapsed
+
+
+def first_put(out: dict[str, float], cmd: list[str], cwd: Path | None = None,
+              env: dict[str, str] | None = None) -> None:
+    """Time the first put, with its CPU time and the load average it ran at: wall time on a
+    shared machine follows the load, CPU time much less."""
+    out["put (first)"] = timed(cmd, cwd=cwd, env=env)
+    out["put (first), CPU s"] = LAST["cpu"]
+    out["put (first), load"] = LAST["load"]
 
 
 def remove(path: Path) -> None:
@@ -123,7 +143,7 @@ def bench_flowyard(gen: ModuleType, name: str, src: Path, nmod: int,
     out: dict[str, float] = {}
     # Python start-up and imports, paid by every command (DVC pays its own too).
     out["start-up (repo list)"] = timed([*run, "repo", "list"], env=env)
-    out["put (first)"] = timed([*run, "put", "bench@master", str(data)], env=env)
+    first_put(out, [*run, "put", "bench@master", str(data)], env=env)
     if FIRST_ONLY:
         remove(data.parent)
         remove(home)
@@ -153,7 +173,7 @@ def bench_dvc(gen: ModuleType, dvc: str, name: str, src: Path, nmod: int) -> dic
     copy_tree(src, repo / name)
     out: dict[str, float] = {}
     out["start-up (repo list)"] = timed([dvc, "version"], cwd=repo, env=env)
-    out["put (first)"] = timed([dvc, "add", "-q", name], cwd=repo, env=env)
+    first_put(out, [dvc, "add", "-q", name], cwd=repo, env=env)
     if FIRST_ONLY:
         remove(repo)
         return out
@@ -231,6 +251,12 @@ def report(results: dict[str, Any]) -> str:
         for op, fy in d["flowyard"].items():
             cp = d["cp -r"] if op in ("put (first)", "get (empty folder)") else None
             dv = d.get("dvc", {}).get(op)
+            if op.endswith(", load"):  # context, not a time: no ratios
+                dv_text = f"{dv:.1f}" if dv is not None else "-"
+                bs_text = f"{d.get('flowyard (base)', {}).get(op, 0):.1f}" if has_base else ""
+                lines.append(f"| {name} ({d['files']} files) | {op} | {fy:.1f} | - | - | "
+                             f"{dv_text} | - |" + (f" {bs_text} | - | - |" if has_base else ""))
+                continue
             line = (
                 f"| {name} ({d['files']} files) | {op} | {fy:.2f} | "
                 + (f"{cp:.2f} | {fy / cp:.2f}x" if cp else "- | -")
@@ -248,6 +274,12 @@ def report(results: dict[str, Any]) -> str:
             if ratios:
                 lines.append(f"\n{name} first put, dvc / flowyard per run: "
                              + ", ".join(f"{r:.1f}x" for r in ratios))
+            cpu = [dv["put (first), CPU s"] / fy["put (first), CPU s"]
+                   for fy, dv in zip(d["all"]["flowyard"], d["all"].get("dvc", []),
+                                     strict=False)]
+            if cpu:
+                lines.append(f"{name} first put, dvc / flowyard CPU time per run: "
+                             + ", ".join(f"{r:.1f}x" for r in cpu))
     return "\n".join(lines)
 
 

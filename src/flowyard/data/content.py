@@ -11,18 +11,22 @@ packindex.py) that maps its chunks to (offset, length), and a file entry lists t
 
 from __future__ import annotations
 
+import bisect
+import functools
+import itertools
 import os
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, Final
+from typing import Any, BinaryIO, Final, NamedTuple
 
 import blake3
 
 from flowyard.data import packindex
 from flowyard.errors import StoreError
-from flowyard.store.objects import ObjectStore, hash_bytes, hash_file
+from flowyard.store.objects import ObjectStore, hash_bytes
 
 PREFIX: Final = "blake3:"
 SMALL_FILE: Final = 1 << 20
@@ -34,14 +38,19 @@ WRITE_BUFFER: Final = 1 << 20
 DIRECT_WRITE: Final = 64 << 10
 PACK_SIZE: Final = 32 << 20
 """A pack is written once this many bytes of new chunks have gathered."""
+IOV_MAX: Final = 1024
+"""Buffers per writev call (Linux's limit)."""
 
 Part = tuple[str, int, int]
 """(pack digest, offset, length) of one chunk of a file."""
 
 
-@dataclass(frozen=True, slots=True)
-class FileEntry:
-    """One file of a commit: where its bytes are, its size, mode and content digest."""
+class FileEntry(NamedTuple):
+    """One file of a commit: where its bytes are, its size, mode and content digest.
+
+    A named tuple, not a dataclass: a put or a tree page of 100,000 files makes them in
+    bulk with `make_entries`, without a Python-level __init__ call each.
+    """
 
     path: str
     size: int
@@ -51,6 +60,18 @@ class FileEntry:
 
     def same_content(self, other: FileEntry) -> bool:
         return self.digest == other.digest and self.mode == other.mode
+
+
+_new_entry: Callable[[tuple[str, int, int, str, tuple[Part, ...]]], FileEntry] = (
+    functools.partial(tuple.__new__, FileEntry)
+)
+
+
+def make_entries(
+    fields: Iterable[tuple[str, int, int, str, tuple[Part, ...]]],
+) -> Iterator[FileEntry]:
+    """FileEntry(*f) for each (path, size, mode, digest, parts) in `fields`, made in C."""
+    return map(_new_entry, fields)
 
 
 def digest_of(data: bytes | memoryview) -> str:
@@ -77,16 +98,24 @@ def cut(data: bytes | memoryview) -> Iterable[memoryview]:
 class PendingPack:
     """A pack still gathering chunks, in a temporary file; `digest` is set once stored."""
 
-    __slots__ = ("buf", "chunks", "digest", "fd", "path", "size")
+    __slots__ = ("buf", "digest", "digests", "fd", "hasher", "lengths", "offsets", "path",
+                 "size")
 
     def __init__(self, folder: Path) -> None:
         self.path = folder / f"pack-{os.getpid()}-{uuid.uuid4().hex}"
         self.fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         self.buf = bytearray()
         self.size = 0
+        # The pack's digest, made from the bytes as they are written: the pack file is not
+        # read back for it (the store still verifies what it takes in). One thread: on
+        # buffers of a few hundred KiB, blake3's thread pool costs twice the CPU.
+        self.hasher: Any = blake3.blake3()
         self.digest: str | None = None
-        self.chunks: list[tuple[str, int, int]] = []
-        """(digest, offset, length) of every chunk, for the pack's index."""
+        # Every chunk's digest, offset and length, for the pack's index: three columns, so a
+        # run of small files is recorded with three list extends.
+        self.digests: list[str] = []
+        self.offsets: list[int] = []
+        self.lengths: list[int] = []
 
     def append(self, data: bytes | memoryview) -> None:
         # Small chunks gather in memory: 100,000 1 KiB files are then 100 writes, not 100,000.
@@ -100,7 +129,28 @@ class PendingPack:
         if len(self.buf) >= WRITE_BUFFER:
             self._write()
 
+    def append_many(self, datas: Sequence[bytes], total: int) -> None:
+        """append() for chunks that come together (`total` bytes). Small ones are joined
+        (hashing one buffer beats a hash call per KiB); big ones are hashed one by one and
+        written with writev, a call per IOV_MAX chunks, without a joined copy."""
+        if total < len(datas) * DIRECT_WRITE // 4:
+            self.append(b"".join(datas))
+            return
+        self._write()
+        self.size += total
+        deque(map(self.hasher.update, datas), maxlen=0)
+        for at in range(0, len(datas), IOV_MAX):
+            batch = datas[at : at + IOV_MAX]
+            n = os.writev(self.fd, batch)
+            want = sum(map(len, batch))
+            if n < want:  # a short write: the rest the plain way
+                self._write_unhashed(memoryview(b"".join(batch))[n:])
+
     def _write_all(self, data: bytes | memoryview | bytearray) -> None:
+        self.hasher.update(data)
+        self._write_unhashed(data)
+
+    def _write_unhashed(self, data: bytes | memoryview | bytearray) -> None:
         view = memoryview(data)
         while view:
             n = os.write(self.fd, view)
@@ -172,7 +222,9 @@ class PackWriter:
         offset = pack.size
         pack.append(data)
         self.locations[digest] = (pack, offset, len(data))
-        pack.chunks.append((digest, offset, len(data)))
+        pack.digests.append(digest)
+        pack.offsets.append(offset)
+        pack.lengths.append(len(data))
         if pack.size >= self.pack_size:
             self.flush()
 
@@ -196,9 +248,51 @@ class PackWriter:
                 if len(pack.buf) >= WRITE_BUFFER:
                     pack._write()
             locations[digest] = (pack, offset, n)
-            pack.chunks.append((digest, offset, n))
+            pack.digests.append(digest)
+            pack.offsets.append(offset)
+            pack.lengths.append(n)
             if pack.size >= self.pack_size:
                 self.flush()
+
+    def add_run(
+        self, digests: list[str], datas: list[bytes], sizes: list[int]
+    ) -> list[tuple[PendingPack, list[int]]] | None:
+        """add_many() for a run of whole small files (one chunk each, `sizes[i] ==
+        len(datas[i])`): when none of them is stored yet and none repeats, they go into the
+        pack with one write (append_many) and their locations with a few C-level list and
+        dict calls (no Python step per file), and the packs and offsets the files went to,
+        in order, are returned. Else add_many() sorts out the duplicates one by one (and
+        None is returned)."""
+        count = len(digests)
+        locations = self.locations
+        if len(set(digests)) != count or not locations.keys().isdisjoint(digests):
+            self.add_many(zip(digests, datas, strict=True))
+            return None
+        runs: list[tuple[PendingPack, list[int]]] = []
+        # starts[i]: where file i begins, counted from the start of the run.
+        starts = list(itertools.accumulate(sizes, initial=0))
+        i = 0
+        while i < count:
+            pack = self._current
+            if pack is None:
+                pack = self._current = PendingPack(self.temp)
+            # As add(): chunks go in until the pack reaches pack_size, the last one included.
+            j = min(count, bisect.bisect_left(starts, starts[i] + self.pack_size - pack.size,
+                                              i + 1))
+            shift = pack.size - starts[i]
+            offsets = list(map(shift.__add__, starts[i:j]))
+            pack.append_many(datas[i:j], starts[j] - starts[i])
+            run, lengths = digests[i:j], sizes[i:j]
+            locations.update(zip(run, zip(itertools.repeat(pack), offsets, lengths, strict=False),
+                                 strict=True))
+            pack.digests += run
+            pack.offsets += offsets
+            pack.lengths += lengths
+            runs.append((pack, offsets))
+            if pack.size >= self.pack_size:
+                self.flush()
+            i = j
+        return runs
 
     def learn(self, digest: str, pack: str, offset: int, length: int) -> None:
         """Record a chunk the pack index already holds."""
@@ -211,10 +305,10 @@ class PackWriter:
         self._current = None
         pack.close()
         try:
-            # Hashed once here (multithreaded, from the page cache) so the intent can be
-            # recorded before the blob exists; put_file verifies it again.
-            digest = hash_file(pack.path)
-            index = packindex.encode(digest, pack.chunks)
+            # Known before the blob exists, so the intent can be recorded first; put_file
+            # hashes the file again to verify it.
+            digest = PREFIX + str(pack.hasher.hexdigest())
+            index = packindex.encode_columns(digest, pack.digests, pack.offsets, pack.lengths)
             index_digest = hash_bytes(index)
             if self.before_write is not None:
                 self.before_write([digest, index_digest])
@@ -226,7 +320,7 @@ class PackWriter:
         # The index goes in after its pack: an index never names a pack that is not there.
         self.objects.put_bytes(index)
         self.indexes.append((index_digest, len(index)))
-        pack.chunks = []
+        pack.digests, pack.offsets, pack.lengths = [], [], []
         pack.digest = digest
         self.packs.append(digest)
         self.sizes[digest] = pack.size
@@ -267,22 +361,6 @@ def read_file(path: str | Path) -> tuple[ReadFile, os.stat_result]:
     return ReadFile(d, len(data), [(d, data)]), st
 
 
-def read_small(path: str | Path) -> tuple[ReadFile | None, os.stat_result]:
-    """read_file for a file that is probably small: None (and its stat) when it is not."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        st = os.fstat(fd)
-        if st.st_size >= SMALL_FILE:
-            return None, st
-        data = _read_all(fd, st.st_size)
-    finally:
-        os.close(fd)
-    if len(data) >= SMALL_FILE:  # it grew meanwhile: the caller streams it
-        return None, st
-    d = digest_of(data)
-    return ReadFile(d, len(data), [(d, data)]), st
-
-
 def stream_chunks(f: BinaryIO) -> Iterator[bytes]:
     """Content-defined chunks of an open file, read in blocks (no mmap: a file truncated
     while it is read must give an error, not a SIGBUS)."""
@@ -309,6 +387,11 @@ def _read_all(fd: int, size: int) -> bytes:
     data = os.read(fd, size + 1)
     if len(data) <= size:
         return data
+    return read_rest(fd, data)
+
+
+def read_rest(fd: int, data: bytes) -> bytes:
+    """`data` and what is left of an open file (one that grew after its fstat)."""
     rest = [data]
     while block := os.read(fd, 1 << 20):
         rest.append(block)

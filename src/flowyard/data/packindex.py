@@ -94,14 +94,27 @@ class PackIndex:
 
 def encode(pack: str, chunks: Iterable[tuple[str, int, int]]) -> bytes:
     """The index of `pack` for chunks given as ('blake3:<hex>', offset, length)."""
-    n = len(_PREFIX)
-    rows = sorted((bytes.fromhex(d[n:]), off, size) for d, off, size in chunks)
-    count = len(rows)
+    rows = list(chunks)
+    return encode_columns(pack, [r[0] for r in rows], [r[1] for r in rows],
+                          [r[2] for r in rows])
+
+
+def encode_columns(
+    pack: str, digests: Sequence[str], offsets: Sequence[int], lengths: Sequence[int]
+) -> bytes:
+    """encode() for chunks given as three columns (what a pack writer keeps).
+
+    Every step is one C call over the whole column (a pack of 1 KiB files lists ~32,000
+    chunks): lower-case hex sorts like the raw digests, so the order is found on the text.
+    """
+    count = len(digests)
+    order = sorted(range(count), key=digests.__getitem__)
+    hexes = "".join(map(digests.__getitem__, order)).replace(_PREFIX, "")
     return b"".join((
-        _HEAD.pack(MAGIC, VERSION, bytes.fromhex(pack[n:]), count),
-        b"".join([r[0] for r in rows]),
-        struct.pack(f"<{count}Q", *[r[1] for r in rows]),
-        struct.pack(f"<{count}I", *[r[2] for r in rows]),
+        _HEAD.pack(MAGIC, VERSION, bytes.fromhex(pack[len(_PREFIX):]), count),
+        bytes.fromhex(hexes),
+        struct.pack(f"<{count}Q", *map(offsets.__getitem__, order)),
+        struct.pack(f"<{count}I", *map(lengths.__getitem__, order)),
     ))
 
 

@@ -5,48 +5,153 @@ reused and the file is not read. It is a plain SQLite file under FLOWYARD_HOME (
 machine, whatever the metadata database is), keyed by object store URL. A file modified
 within RACY_NS of the put that read it is not cached: its next change could keep the same
 mtime (git's "racily clean" problem).
+
+What a put of a folder read is kept as one *snapshot* per folder: a compact binary blob in
+one row, written and read as whole columns (a row per file made the first put of 100,000
+files insert 100,000 rows, 30 MB written twice through the WAL). Layout, little-endian:
+
+    b"FYSC" | version u8 | 3 zero bytes | files u32 | packs u32 | names bytes u32
+    packs x pack digest (32 raw bytes)
+    names: the files' paths relative to the folder, NUL-separated, UTF-8 (surrogateescape)
+    files x size i64 | files x mtime_ns i64 | files x ctime_ns i64 | files x inode u64
+    files x mode u32 | files x content digest (32 raw bytes) | files x parts u32
+    for every part, in file order: pack number u32 | offset u64 | length u64
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
+import operator
 import os
 import sqlite3
-from collections.abc import Iterable
+import struct
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
-from flowyard.data.content import PREFIX, FileEntry, Part
+from flowyard.data.content import PREFIX, Part
 
 RACY_NS: Final = 50_000_000
 StatKey = tuple[int, int, int, int]
 """(size, mtime_ns, ctime_ns, inode)."""
+CachedRow = tuple[StatKey, int, str, tuple[Part, ...]]
+"""What the cache knows of a file: (stat key, mode, content digest hex, parts)."""
 
-
-_PACKS: dict[str, str] = {}
-
-
-def encode_parts(parts: tuple[Part, ...]) -> str:
-    """'hex,offset,length;...' (JSON costs three times as much to parse for 100k rows)."""
-    if len(parts) == 1:  # a small file: no generator and join, 100,000 times in a first put
-        p, off, n = parts[0]
-        return f"{p[len(PREFIX):]},{off},{n}"
-    return ";".join(f"{p[len(PREFIX):]},{off},{n}" for p, off, n in parts)
-
-
-def decode_parts(text: str) -> tuple[Part, ...]:
-    out = []
-    for item in text.split(";") if text else ():
-        hexd, off, n = item.split(",")
-        pack = _PACKS.get(hexd)
-        if pack is None:
-            pack = _PACKS.setdefault(hexd, PREFIX + hexd)
-        out.append((pack, int(off), int(n)))
-    return tuple(out)
+MAGIC: Final = b"FYSC"
+VERSION: Final = 1
+_HEAD: Final = struct.Struct("<4sB3xIII")
 
 
 def stat_key(st: os.stat_result) -> StatKey:
     return (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+
+
+@dataclass(slots=True)
+class StatRows:
+    """Files to cache, as columns: local paths, stat keys, modes, content digests (hex, with
+    or without the 'blake3:' prefix) and parts."""
+
+    locals: list[str] = field(default_factory=list)
+    keys: list[StatKey] = field(default_factory=list)
+    modes: list[int] = field(default_factory=list)
+    digests: list[str] = field(default_factory=list)
+    parts: list[tuple[Part, ...]] = field(default_factory=list)
+
+    def add(self, local: str, key: StatKey, mode: int, digest: str,
+            parts: tuple[Part, ...]) -> None:
+        self.locals.append(local)
+        self.keys.append(key)
+        self.modes.append(mode)
+        self.digests.append(digest)
+        self.parts.append(parts)
+
+    def __len__(self) -> int:
+        return len(self.locals)
+
+    def select(self, keep: list[int]) -> StatRows:
+        """The rows at these positions."""
+        return StatRows([self.locals[i] for i in keep], [self.keys[i] for i in keep],
+                        [self.modes[i] for i in keep], [self.digests[i] for i in keep],
+                        [self.parts[i] for i in keep])
+
+
+def encode(root: str, rows: StatRows) -> bytes:
+    """The snapshot of `rows` (every local path at or under `root`)."""
+    count = len(rows)
+    cut = len(root) + 1
+    names = "\0".join([local[cut:] for local in rows.locals]).encode("utf-8", "surrogateescape")
+    sizes, mtimes, ctimes, inos = zip(*rows.keys, strict=True) if count else ((),) * 4
+    counts = list(map(len, rows.parts))
+    flat = list(itertools.chain.from_iterable(rows.parts))
+    packs_of, offsets, lengths = zip(*flat, strict=True) if flat else ((), (), ())
+    numbers = {p: i for i, p in enumerate(dict.fromkeys(packs_of))}
+    hexes = "".join(numbers).replace(PREFIX, "") + "".join(rows.digests).replace(PREFIX, "")
+    raw = bytes.fromhex(hexes)
+    npacks = len(numbers)
+    return b"".join((
+        _HEAD.pack(MAGIC, VERSION, count, npacks, len(names)),
+        raw[: 32 * npacks],
+        names,
+        struct.pack(f"<{count}q", *sizes),
+        struct.pack(f"<{count}q", *mtimes),
+        struct.pack(f"<{count}q", *ctimes),
+        struct.pack(f"<{count}Q", *inos),
+        struct.pack(f"<{count}I", *rows.modes),
+        raw[32 * npacks :],
+        struct.pack(f"<{count}I", *counts),
+        struct.pack(f"<{len(flat)}I", *map(numbers.__getitem__, packs_of)),
+        struct.pack(f"<{len(flat)}Q", *offsets),
+        struct.pack(f"<{len(flat)}Q", *lengths),
+    ))
+
+
+def decode(root: str, data: bytes) -> StatRows:
+    """The rows of a snapshot; ValueError when it is damaged or of another version."""
+    magic, version, count, npacks, nbytes = _HEAD.unpack_from(data)
+    if magic != MAGIC or version != VERSION:
+        raise ValueError("not a stat cache snapshot of this version")
+    at = _HEAD.size
+    packs = [PREFIX + data[i : i + 32].hex() for i in range(at, at + 32 * npacks, 32)]
+    at += 32 * npacks
+    names = data[at : at + nbytes].decode("utf-8", "surrogateescape").split("\0")
+    at += nbytes
+
+    def column(code: str, n: int, width: int) -> tuple[int, ...]:
+        nonlocal at
+        out = struct.unpack_from(f"<{n}{code}", data, at)
+        at += n * width
+        return out
+
+    sizes, mtimes, ctimes = column("q", count, 8), column("q", count, 8), column("q", count, 8)
+    inos, modes = column("Q", count, 8), column("I", count, 4)
+    hexes = data[at : at + 32 * count].hex()
+    at += 32 * count
+    counts = column("I", count, 4)
+    nparts = sum(counts)
+    numbers, offsets, lengths = column("I", nparts, 4), column("Q", nparts, 8), column(
+        "Q", nparts, 8)
+    if at != len(data) or len(names) != max(count, 1):
+        raise ValueError("a stat cache snapshot of the wrong length")
+    located = list(zip(map(packs.__getitem__, numbers), offsets, lengths, strict=True))
+    if nparts == count:  # one part each: every small file, and most big ones
+        parts: list[tuple[Part, ...]] = list(zip(located, strict=True))
+    else:
+        ends = list(itertools.accumulate(counts))
+        parts = [tuple(located[end - n : end]) for n, end in zip(counts, ends, strict=True)]
+    digests = [hexes[i : i + 64] for i in range(0, 64 * count, 64)]
+    head = root + "/"
+    locals_ = [head + name if name else root for name in names[:count]]
+    keys = list(zip(sizes, mtimes, ctimes, inos, strict=True))
+    return StatRows(locals_, keys, list(modes), digests, parts)
+
+
+_mtime = operator.itemgetter(1)
+
+
+def _under(folder: str) -> tuple[str, str]:
+    """(lo, hi): the paths under `folder` are those with lo <= path < hi."""
+    return folder.rstrip("/") + "/", folder.rstrip("/") + "0"  # '0' sorts after '/'
 
 
 class StatCache:
@@ -61,10 +166,11 @@ class StatCache:
                                  check_same_thread=False)
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
+            # The row-per-file table of earlier versions: its rows are not read any more.
+            db.execute("DROP TABLE IF EXISTS entries")
             db.execute(
-                "CREATE TABLE IF NOT EXISTS entries (store TEXT NOT NULL, path TEXT NOT NULL, "
-                "size INTEGER, mtime_ns INTEGER, ctime_ns INTEGER, ino INTEGER, mode INTEGER, "
-                "digest TEXT, parts TEXT, PRIMARY KEY (store, path)) WITHOUT ROWID"
+                "CREATE TABLE IF NOT EXISTS snapshots (store TEXT NOT NULL, root TEXT NOT NULL, "
+                "files INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY (store, root))"
             )
             db.execute(
                 "CREATE TABLE IF NOT EXISTS memos (store TEXT NOT NULL, root TEXT NOT NULL, "
@@ -76,73 +182,105 @@ class StatCache:
             # The cache only saves work; a read-only home must not stop a put.
             self._db = None
 
-    def load(self, folder: str) -> dict[str, tuple[StatKey, int, str, str]]:
-        """Cached rows for files at or under an absolute local path: path -> (key, mode, ...)."""
+    def _roots(self, folder: str) -> list[str]:
+        """Snapshot roots that may hold files at or under `folder`: the folder itself, the
+        folders it is in, and folders inside it."""
         if self._db is None:
-            return {}
-        lo, hi = folder.rstrip("/") + "/", folder.rstrip("/") + "0"  # '0' sorts after '/'
+            return []
+        folder = folder.rstrip("/") or "/"
+        above = [str(p) for p in Path(folder).parents]
+        lo, hi = _under(folder)
+        marks = ",".join("?" * (len(above) + 1))
         rows = self._db.execute(
-            "SELECT path, size, mtime_ns, ctime_ns, ino, mode, digest, parts FROM entries "
-            "WHERE store = ? AND ((path >= ? AND path < ?) OR path = ?)",
-            (self.store, lo, hi, folder),
+            f"SELECT root FROM snapshots WHERE store = ? AND (root IN ({marks}) "
+            "OR (root >= ? AND root < ?))",
+            (self.store, folder, *above, lo, hi),
         )
-        return {r[0]: ((r[1], r[2], r[3], r[4]), r[5], r[6], r[7]) for r in rows}
+        return [r[0] for r in rows]
 
     def has_rows(self, folder: str) -> bool:
-        """Whether any file at or under `folder` is cached (if not, a put need not stat first)."""
+        """Whether any file at or under `folder` may be cached (if not, a put need not stat
+        first)."""
+        return bool(self._roots(folder))
+
+    def load(self, folder: str) -> StatRows:
+        """Cached rows for the files at or under an absolute local path. The snapshot of
+        that very folder comes as it was saved (in the order its put planned the files)."""
         if self._db is None:
-            return False
-        lo, hi = folder.rstrip("/") + "/", folder.rstrip("/") + "0"
-        row = self._db.execute(
-            "SELECT 1 FROM entries WHERE store = ? AND ((path >= ? AND path < ?) OR path = ?) "
-            "LIMIT 1",
-            (self.store, lo, hi, folder),
-        ).fetchone()
-        return row is not None
+            return StatRows()
+        found: list[StatRows] = []
+        lo, _ = _under(folder)
+        # Outer snapshots first, so the rows of the newer, inner ones win.
+        for root in sorted(self._roots(folder), key=len):
+            row = self._db.execute(
+                "SELECT data FROM snapshots WHERE store = ? AND root = ?", (self.store, root)
+            ).fetchone()
+            if row is None:
+                continue
+            try:
+                rows = decode(root, row[0])
+            except (ValueError, struct.error, UnicodeDecodeError):
+                continue  # damaged: its files are read again, and the next put replaces it
+            if len(root) < len(folder):  # a folder the put's folder is in: keep its part
+                rows = rows.select([i for i, local in enumerate(rows.locals)
+                                    if local == folder or local.startswith(lo)])
+            found.append(rows)
+        if len(found) == 1:
+            return found[0]
+        merged: dict[str, CachedRow] = {}
+        for rows in found:
+            merged.update(zip(rows.locals, zip(rows.keys, rows.modes, rows.digests, rows.parts,
+                                               strict=True), strict=True))
+        out = StatRows()
+        for local, (key, mode, digest, parts) in merged.items():
+            out.add(local, key, mode, digest, parts)
+        return out
 
-    @staticmethod
-    def entry(repo_path: str, row: tuple[StatKey, int, str, str]) -> FileEntry:
-        key, mode, digest, parts = row
-        return FileEntry(repo_path, key[0], mode, PREFIX + digest, decode_parts(parts))
-
-    def save(self, items: Iterable[tuple[str, StatKey, FileEntry]], now_ns: int) -> None:
+    def save(self, root: str, rows: StatRows, now_ns: int) -> None:
+        """Replace the snapshot of folder (or file) `root` with `rows`, which must all be at
+        or under it; rows of files modified within RACY_NS of `now_ns` (the start of the put
+        that read them) are left out. Snapshots of folders inside `root` go: this one
+        holds their files now."""
         if self._db is None:
             return
-        rows = [
-            (
-                self.store,
-                local,
-                key[0],
-                key[1],
-                key[2],
-                key[3],
-                e.mode,
-                e.digest[len(PREFIX) :],
-                encode_parts(e.parts),
-            )
-            for local, key, e in items
-            if now_ns - key[1] > RACY_NS
-        ]
-        if not rows:
-            return
+        limit = now_ns - RACY_NS
+        if rows.keys and max(map(_mtime, rows.keys)) >= limit:
+            rows = rows.select([i for i, key in enumerate(rows.keys) if key[1] < limit])
+        data = encode(root, rows)
+        lo, hi = _under(root)
         with contextlib.suppress(sqlite3.Error):
             self._db.execute("BEGIN IMMEDIATE")
-            self._db.executemany("INSERT OR REPLACE INTO entries VALUES (?,?,?,?,?,?,?,?,?)", rows)
-            self._db.execute("COMMIT")
+            try:
+                self._db.execute(
+                    "DELETE FROM snapshots WHERE store = ? AND root >= ? AND root < ?",
+                    (self.store, lo, hi),
+                )
+                self._db.execute("INSERT OR REPLACE INTO snapshots VALUES (?,?,?,?)",
+                                 (self.store, root, len(rows), data))
+                self._db.execute("COMMIT")
+            except sqlite3.Error:
+                self._db.execute("ROLLBACK")
+                raise
 
     def forget_packs(self, packs: set[str]) -> None:
-        """Drop rows that point into packs that were collected."""
+        """Drop the snapshots that point into packs that were collected (their files are
+        read again by the next put)."""
         if self._db is None or not packs:
             return
-        hexes = [p[len(PREFIX) :] for p in packs]
-        rows = self._db.execute("SELECT path, parts FROM entries WHERE store = ?", (self.store,))
-        gone = [
-            (self.store, path)
-            for path, parts in rows.fetchall()
-            if any(h in parts for h in hexes)
-        ]
+        raws = {bytes.fromhex(p[len(PREFIX) :]) for p in packs}
+        gone = []
+        for root, data in self._db.execute(
+            "SELECT root, data FROM snapshots WHERE store = ?", (self.store,)
+        ).fetchall():
+            try:
+                npacks = _HEAD.unpack_from(data)[3]
+            except struct.error:
+                npacks = 0
+            named = {data[i : i + 32] for i in range(_HEAD.size, _HEAD.size + 32 * npacks, 32)}
+            if named & raws or not npacks:
+                gone.append((self.store, root))
         with contextlib.suppress(sqlite3.Error):
-            self._db.executemany("DELETE FROM entries WHERE store = ? AND path = ?", gone)
+            self._db.executemany("DELETE FROM snapshots WHERE store = ? AND root = ?", gone)
 
     def memo(self, root: str, target: str) -> tuple[str, int, str, bool] | None:
         """What the last put of folder `root` into `target` left: (head, files, fingerprint,

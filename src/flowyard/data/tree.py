@@ -20,7 +20,7 @@ from typing import Final
 
 import orjson
 
-from flowyard.data.content import PREFIX, FileEntry, read_blob
+from flowyard.data.content import PREFIX, FileEntry, make_entries, read_blob
 from flowyard.errors import StoreError
 from flowyard.store.objects import ObjectStore, hash_bytes
 
@@ -83,15 +83,15 @@ def decode_page(data: bytes, digest: str) -> list[FileEntry]:
         if body.get("type") != PAGE_TYPE:
             raise ValueError("not a tree page")
         packs = [PREFIX + h for h in body["packs"]]
-        out = []
+        fields = []
         for path, size, mode, hexd, parts in body["entries"]:
             if len(parts) == 1:
                 i, off, n = parts[0]
                 located: tuple[tuple[str, int, int], ...] = ((packs[i], off, n),)
             else:
                 located = tuple([(packs[i], off, n) for i, off, n in parts])
-            out.append(FileEntry(path, size, mode, PREFIX + hexd, located))
-        return out
+            fields.append((path, size, mode, PREFIX + hexd, located))
+        return list(make_entries(fields))
     except (ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
         raise StoreError(
             f"tree page {digest} is damaged: {exc}", hint="run `flowyard data fsck`"

@@ -22,7 +22,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -150,5 +150,5 @@ def to_data(ds: DataStore, profile: str, commit: str, target: str, *, message: s
         writer.delete(prefix)
         for entry in entries.values():
             path = f"{prefix}/{entry.path}" if prefix else entry.path
-            writer.put_entry(replace(entry, path=path))
+            writer.put_entry(entry._replace(path=path))
         return writer.finish()
