@@ -73,8 +73,12 @@ def start_platform(settings: Settings, port: int) -> tuple[str, str]:
     if state is None:
         say("flowyard up --detach", f"FLOWYARD_HOME={settings.home}")
         flowyard = Path(sys.executable).with_name("flowyard")  # the CLI beside this Python
-        subprocess.run([str(flowyard), "up", "--detach", "--port", str(port)],
-                       check=True, env={**os.environ, "FLOWYARD_HOME": str(settings.home)})
+        started = subprocess.run([str(flowyard), "up", "--detach", "--port", str(port)],
+                                 env={**os.environ, "FLOWYARD_HOME": str(settings.home)})
+        if started.returncode != 0:  # `flowyard up` printed why (e.g. the port is taken)
+            raise SystemExit(f"quickstart: the platform did not start (exit "
+                             f"{started.returncode}); fix the above, or pick another port: "
+                             "./scripts/quickstart --port PORT")
         state = wait_for("the platform's state file", lambda: read_state(settings), 30)
     else:
         say("platform already running", f"{state['url']} (pid {state['pid']})")
