@@ -26,11 +26,19 @@ ensure_venv() {
             exit 2
         fi
     fi
-    if [ "${SKIP_INSTALL:-0}" != "1" ]; then
+    # What the install depends on: the extras, this checkout's path (the editable install
+    # points here) and pyproject.toml. Unchanged since the last install: pip would only
+    # re-check everything (~10 s), so skip it.
+    local stamp want
+    stamp="$VENV/.flowyard-install"
+    want=$({ echo "$extras"; pwd; cat pyproject.toml; } | sha256sum | cut -c1-32)
+    if [ "${SKIP_INSTALL:-0}" != "1" ] && [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
         echo "==> installing flowyard[$extras] into $VENV" >&2
         if [ "$fresh" = 1 ]; then  # a new venv's pip is Python's bundled, older one
             "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip
         fi
+        rm -f "$stamp"
         "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e ".[$extras]"
+        echo "$want" > "$stamp"
     fi
 }
