@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,15 +18,10 @@ if PLATFORM_TESTS not in sys.path:
 
 from platform_helpers import LivePlatform, start_platform, wait_for  # noqa: E402
 
+from cli_runner import Result, cli_runner  # noqa: E402
+
 API = "/api/v1alpha1"
 pytestmark = pytest.mark.slow
-
-
-@dataclass
-class Result:
-    code: int
-    out: str
-    err: str
 
 
 @pytest.fixture(scope="module")
@@ -42,21 +36,10 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LivePlatform]:
 @pytest.fixture
 def cli(live: LivePlatform, capsys: pytest.CaptureFixture[str],
         monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Callable[..., Result]:
-    from flowyard.cli.main import main
-
     monkeypatch.setenv("FLOWYARD_HOME", str(tmp_path / "client-home"))  # not the platform's
     monkeypatch.setenv("FLOWYARD_SERVER", live.url)
     monkeypatch.setenv("FLOWYARD_TOKEN", live.token)
-
-    def invoke(*args: str) -> Result:
-        capsys.readouterr()
-        with pytest.raises(SystemExit) as info:
-            main([str(a) for a in args])
-        out, err = capsys.readouterr()
-        code = info.value.code
-        return Result(code if isinstance(code, int) else (0 if code is None else 1), out, err)
-
-    return invoke
+    return cli_runner(capsys)
 
 
 def _get(live: LivePlatform, plural: str, name: str) -> dict[str, Any]:
