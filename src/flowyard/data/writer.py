@@ -65,6 +65,10 @@ STAT_GROUP: Final = 2048
 STAT_THREADS: Final = 2
 """Stat calls are short: two threads overlap them on two cores; more only contend for the GIL."""
 STREAM_CHUNKS: Final = 32
+STREAM_BYTES: Final = 16 << 20
+"""A big file's chunks are looked up and stored STREAM_CHUNKS at a time (one index query for
+many), or sooner once they hold STREAM_BYTES: content-defined chunks reach CDC_MAX (4 MiB)
+where the data offers no cut point, and 32 of those would hold 128 MiB of the file."""
 
 
 @dataclass(slots=True)
@@ -438,11 +442,12 @@ class CommitWriter:
         self._add(repo_path, rf, stat_mod.S_IMODE(st.st_mode), local, stat_key(st))
 
     def _stream(self, local: str, repo_path: str) -> None:
-        """A big file: cut while reading, stored STREAM_CHUNKS chunks at a time."""
+        """A big file: cut while reading, stored a bounded batch of chunks at a time."""
         self._drain()
         whole = blake3.blake3(max_threads=blake3.blake3.AUTO)
         digests: list[str] = []
         pending: list[tuple[str, bytes]] = []
+        pending_bytes = 0
         size = 0
         with open(local, "rb") as f:
             st = os.fstat(f.fileno())
@@ -452,9 +457,11 @@ class CommitWriter:
                 d = digest_of(data)
                 digests.append(d)
                 pending.append((d, data))
-                if len(pending) >= STREAM_CHUNKS:
+                pending_bytes += len(data)
+                if len(pending) >= STREAM_CHUNKS or pending_bytes >= STREAM_BYTES:
                     self._store_chunks(pending)
                     pending = []
+                    pending_bytes = 0
         self._store_chunks(pending)
         rf = ReadFile(PREFIX + str(whole.hexdigest()), size, [(d, b"") for d in digests])
         self._resolved.append(
