@@ -98,13 +98,7 @@ def _wait_ready(engine: Engine) -> None:
     assert pool.ready
 
 
-@pytest.mark.parametrize("warm_first", [
-    pytest.param(False, marks=pytest.mark.xfail(
-        strict=False,
-        reason="known race under investigation: in 1 of 5 full-suite runs on 2 busy xdist "
-               "workers, a spare forked before the preload took the first step and imported "
-               "the module itself (docs/engine.md, 'Warm imports')")),
-    True], ids=["cold", "spares-forked-before"])
+@pytest.mark.parametrize("warm_first", [False, True], ids=["cold", "spares-forked-before"])
 def test_steps_inherit_modules_imported_once_in_the_zygote(
     probe_path: Path, settings: Settings, warm_first: bool
 ) -> None:

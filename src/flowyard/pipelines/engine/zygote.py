@@ -93,8 +93,8 @@ class Zygote:
         self.busy_r, self.busy_w = os.pipe()  # spares: "<task id> <pid>" once they took one
         for fd in (self.wake_r, self.wake_w, self.busy_r):
             os.set_blocking(fd, False)
-        # Idle spares wait on the task socket and on this pipe; closing its write end (we
-        # hold the only copy) retires every spare of that generation that has no task yet.
+        # Idle spares wait on the task socket and on this pipe; a byte written to it (see
+        # _preload_modules) retires every spare of that generation that has no task yet.
         self.retire_r, self.retire_w = os.pipe()
         self.retired: set[int] = set()
         # Spares poll before they read, so that a woken spare that lost the race for a
@@ -199,6 +199,11 @@ class Zygote:
             return
         # Retire the idle spares before importing, so that no task lands on a spare without
         # the modules meanwhile: tasks wait in the socket until the new spares exist.
+        # A byte, not only EOF: a spare forked a moment ago that has not run yet still holds
+        # its inherited copy of the write end, and while it does no spare of that generation
+        # would see EOF; one of them could take the first task. A byte in the pipe is seen at
+        # once by every spare polling its read end (none of them reads it).
+        _write_all(self.retire_w, b"R")
         os.close(self.retire_w)
         os.close(self.retire_r)
         self.retire_r, self.retire_w = os.pipe()
@@ -238,7 +243,7 @@ class Zygote:
         """A forked spare: prepare while idle, take one task, run it, exit."""
         status = 70
         try:
-            os.close(self.retire_w)      # else the pipe never reads EOF (see __init__)
+            os.close(self.retire_w)      # the zygote writes it (see _preload_modules)
             os.setpgid(0, 0)
             # What a step needs that does not depend on the task happens here, before the
             # task exists. Kept small anyway: after a fork every page CPython writes (even a
