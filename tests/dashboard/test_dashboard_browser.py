@@ -29,9 +29,18 @@ def ready(page: Any, name: str, timeout: float = 15_000) -> None:
     page.wait_for_selector(f'.page[data-page="{name}"][data-ready="true"]', timeout=timeout)
 
 
+def click_to(page: Any, selector: str, name: str, timeout: float = 15_000) -> None:
+    """Click a link that changes the route, then wait for the page it opens. The page shown
+    is marked first: the hashchange that replaces it fires after click() returns, and on a
+    busy machine ready() could otherwise see the old page, ready, and return at once."""
+    page.eval_on_selector("#view > .page", "el => { el.dataset.stale = 'true'; }")
+    page.click(selector)
+    page.wait_for_selector(f'.page[data-page="{name}"][data-ready="true"]:not([data-stale])',
+                           timeout=timeout)
+
+
 def nav(page: Any, name: str) -> None:
-    page.click(f'#nav a[data-page="{name}"]')
-    ready(page, name)
+    click_to(page, f'#nav a[data-page="{name}"]', name)
 
 
 def go(page: Any, fragment: str, name: str) -> None:
@@ -122,8 +131,7 @@ def test_runs_page_lists_the_runs_of_the_profile(alice: Any, seeded: Seeded,
 def test_run_graph_steps_and_log_follow_a_live_run(alice: Any, seeded: Seeded,
                                                    screenshots: Path) -> None:
     run_id = seeded.runs["live"]
-    alice.click(f'a.run-link[data-run="{run_id}"]')
-    ready(alice, "run")
+    click_to(alice, f'a.run-link[data-run="{run_id}"]', "run")
     graph = seeded.get(f"/runs/{run_id}/graph")
     assert set(dag_states(alice)) == {n["name"] for n in graph["nodes"]} == \
         {"load", "train", "evaluate", "announce"}
@@ -213,8 +221,7 @@ def test_runs_compared_side_by_side(alice: Any, seeded: Seeded, screenshots: Pat
     first, second = seeded.runs["first"], seeded.runs["second"]
     alice.check(f'#runs-table input[data-run="{first}"]')
     alice.check(f'#runs-table input[data-run="{second}"]')
-    alice.click("#compare-button")
-    ready(alice, "compare")
+    click_to(alice, "#compare-button", "compare")
     rows = '#compare-table tbody tr[data-row="param rows"]'
     assert texts(alice, f"{rows} td") == ["10", "30"]
     assert "diff" in (alice.get_attribute(rows, "class") or "")
@@ -237,8 +244,7 @@ def test_pipeline_page_draws_the_graph_and_starts_a_run(alice: Any, seeded: Seed
     nav(alice, "pipelines")
     assert "demo" in attr(alice, "#card-pipelines tbody tr", "pipeline")
     assert "bobs-demo" not in attr(alice, "#card-pipelines tbody tr", "pipeline")
-    alice.click('#card-pipelines tr[data-pipeline="demo"] a')
-    ready(alice, "pipelines")
+    click_to(alice, '#card-pipelines tr[data-pipeline="demo"] a', "pipelines")
     graph = seeded.get("/namespaces/team-a/pipelines/demo/graph")
     assert set(dag_states(alice, "#card-pipeline-graph")) == {n["name"] for n in graph["nodes"]}
     trend = alice.eval_on_selector_all("#card-trend polyline",
@@ -247,8 +253,7 @@ def test_pipeline_page_draws_the_graph_and_starts_a_run(alice: Any, seeded: Seed
     alice.click("#run-pipeline")
     alice.fill('#card-run-form input[name="rows"]', "7")
     shot(alice, screenshots, "07-pipeline")
-    alice.click("#start-run")
-    ready(alice, "run")
+    click_to(alice, "#start-run", "run")
     run_id = alice.evaluate("location.hash").split("/")[2].split("?")[0]
     run = seeded.get(f"/runs/{run_id}")
     assert run["parameters"]["rows"] == 7 and run["namespace"] == "team-a"
@@ -264,26 +269,20 @@ def test_data_repos_files_commits_and_provenance(alice: Any, seeded: Seeded,
     repos = [r["name"] for r in seeded.get(base)["items"]]
     assert sorted(attr(alice, "#card-repos tbody tr", "repo")) == sorted(repos) == \
         ["images", "models"]
-    alice.click('#card-repos tr[data-repo="images"] a')
-    ready(alice, "data")
+    click_to(alice, '#card-repos tr[data-repo="images"] a', "data")
     listing = seeded.get(f"{base}/images/files", ref="master")["items"]
     assert sorted(attr(alice, "#file-list li", "path")) == sorted(
         e["path"].lstrip("/") for e in listing)
-    alice.click('#file-list li[data-path="labels"] a')
-    ready(alice, "data")
-    alice.click('#file-list li[data-path="labels/train.csv"] a')
-    ready(alice, "data")
+    click_to(alice, '#file-list li[data-path="labels"] a', "data")
+    click_to(alice, '#file-list li[data-path="labels/train.csv"] a', "data")
     assert "a.png,cat" in alice.inner_text("#file-preview")
     shot(alice, screenshots, "08-data-file")
-    alice.click('#card-repo .tab[data-tab="commits"]')
-    ready(alice, "data")
+    click_to(alice, '#card-repo .tab[data-tab="commits"]', "data")
     log = seeded.get(f"{base}/images/commits", ref="master")["items"]
     assert attr(alice, "#data-tab tbody tr", "commit") == [c["id"] for c in log]
     nav(alice, "data")
-    alice.click('#card-repos tr[data-repo="models"] a')
-    ready(alice, "data")
-    alice.click('#card-repo .tab[data-tab="provenance"]')
-    ready(alice, "data")
+    click_to(alice, '#card-repos tr[data-repo="models"] a', "data")
+    click_to(alice, '#card-repo .tab[data-tab="provenance"]', "data")
     lineage = seeded.get(f"{base}/models/lineage", ref="master", direction="both")
     shown = attr(alice, "#provenance-graph g.node", "id")
     assert sorted(shown) == sorted(n["id"] for n in lineage["nodes"])
@@ -298,8 +297,7 @@ def test_serving_endpoints_traffic_and_statistics(alice: Any, seeded: Seeded,
     nav(alice, "serving")
     assert attr(alice, "#graphs-list tbody tr", "graph") == ["iris"]
     assert alice.query_selector('#graphs-list .badge[data-state="Ready"]') is not None
-    alice.click('#graphs-list tr[data-graph="iris"] a')
-    ready(alice, "serving")
+    click_to(alice, '#graphs-list tr[data-graph="iris"] a', "serving")
     spec = seeded.get("/namespaces/team-a/inferencegraphs/iris")["spec"]
     shown = pairs(alice, "#traffic-split tbody tr", "predictor", "traffic")
     assert shown == {p["name"]: str(p["traffic"]) for p in spec["predictors"]}

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gc
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -50,3 +52,54 @@ def test_a_file_and_a_folder_of_the_same_name_in_one_put_clash(ds: DataStore,
     with pytest.raises(Conflict, match=f"'/{paths[0]}'"), ds.open_commit("r@master") as c:
         for p in paths:
             c.put_bytes(p, b"data")
+
+
+def test_a_put_that_changes_nothing_does_not_import_sqlalchemy(flowyard_home: Path,
+                                                              tmp_path: Path) -> None:
+    """On the embedded default the branch head and the commit are read through sqlite3: a
+    no-change re-put skips SQLAlchemy's import, a third of its time."""
+    src = write_files(tmp_path / "src", {f"f{i}.txt": b"x%d" % i for i in range(20)})
+    age_files(src)
+    code = (
+        "import atexit, sys\n"
+        "atexit.register(lambda: print(sorted({m.split('.')[0] for m in sys.modules} & "
+        "{'sqlalchemy', 'alembic'}), file=sys.stderr))\n"
+        "from flowyard.cli.main import main\n"
+        "main(sys.argv[1:])\n"
+    )
+
+    def flowyard(*args: str) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True,
+                              text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        return done
+
+    flowyard("data", "repo", "create", "r")
+    first = flowyard("data", "put", "r@master", str(src))
+    assert first.stderr.splitlines()[-1] == "['sqlalchemy']"   # a commit is written
+    again = flowyard("data", "put", "r@master", str(src))
+    assert "no change: r@master stays at" in again.stdout.lower()
+    assert again.stderr.splitlines()[-1] == "[]"
+
+
+def test_native_reads_answer_as_the_catalog_does(ds: DataStore, tmp_path: Path) -> None:
+    from flowyard.data.heads import native_reads
+
+    reads = native_reads(ds.meta)
+    assert reads is not None
+    ds.create_repo("raw")
+    ds.create_repo("out")
+    raw = ds.put_bytes("raw@master:/a.csv", b"1\n")
+    assert raw.commit is not None
+    made = ds.put_bytes("out@master:/b.csv", b"2\n", origin="data-pipeline",
+                        provenance=[raw.commit.id], info={"job": "j1"})
+    assert made.commit is not None
+    with ds.catalog.tx() as conn:
+        expected = ds.catalog.get_commit(conn, made.commit.id)
+    assert reads.commit(made.commit.id) == expected
+    assert expected is not None and expected.provenance == [raw.commit.id]
+    assert reads.commit("0" * 32) is None
+    assert reads.branch("out", "master") == (None, made.commit.id)
+    assert reads.branch("out", "dev") is None and reads.branch("nope", "master") is None
+    ds.create_branch("raw@empty")
+    assert reads.branch("raw", "empty") == (None, None)

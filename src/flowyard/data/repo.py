@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-from flowyard.data.catalog import Catalog
 from flowyard.data.content import PACK_SIZE, FileEntry, PackReader
+from flowyard.data.heads import BranchState, NativeReads, native_reads
 from flowyard.data.records import ORIGINS, Branch, Commit, DiffEntry, FsckReport, LsEntry, Repo
 from flowyard.data.refs import (
     BRANCH_RE,
@@ -35,6 +35,7 @@ from flowyard.data.writer import CommitWriter, PutResult, paused_gc
 from flowyard.errors import Conflict, InvalidInput, NotFound, StoreError
 
 if TYPE_CHECKING:
+    from flowyard.data.catalog import Catalog
     from flowyard.data.lineage import RunRead
     from flowyard.settings import Settings
     from flowyard.store.metadata import MetadataStore
@@ -74,10 +75,20 @@ class DataStore:
         self.meta = meta
         self.objects = objects
         self.settings = settings or Settings()
-        self.catalog = Catalog(meta)
+        self._catalog: Catalog | None = None
+        self.reads: NativeReads | None = native_reads(meta)
         self.pack_size = pack_size
         self._owns = owns_stores
         self._stat: StatCache | None = None
+
+    @property
+    def catalog(self) -> Catalog:
+        # Made on first use: its SQLAlchemy import is a third of a no-change put's time.
+        if self._catalog is None:
+            from flowyard.data.catalog import Catalog
+
+            self._catalog = Catalog(self.meta)
+        return self._catalog
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None) -> DataStore:
@@ -244,6 +255,22 @@ class DataStore:
                 f"commit origin {origin!r} is not one of {', '.join(ORIGINS)}",
                 hint="user puts are 'user'; engines pass 'pipeline' or 'data-pipeline'",
             )
+        state = self.reads.branch(tgt.repo, branch) if self.reads is not None else None
+        if state is None:
+            state = self._branch_state(tgt, branch)
+        if state.owner and origin == "user":
+            raise Conflict(
+                f"repo '{tgt.repo}' is the output of {state.owner}; only it writes there",
+                hint="put your data into an input repo, or delete the pipeline first",
+            )
+        sources = self._provenance_ids(provenance)
+        return CommitWriter(
+            self, tgt.repo, branch, state.head, origin=origin, message=message,
+            provenance=sources, info=info or {}, prefix=tgt.path,
+        )
+
+    def _branch_state(self, tgt: Target, branch: str) -> BranchState:
+        """The owner and head through the Catalog, which names what is missing."""
         with self.catalog.tx() as conn:
             repo = self.catalog.get_repo(tgt.repo, conn)
             row = self.catalog.branch_row(conn, tgt.repo, branch)
@@ -253,16 +280,7 @@ class DataStore:
                 ):
                     raise self._not_a_branch(tgt)
                 raise self.catalog.no_branch(conn, tgt.repo, branch)
-        if repo.owner and origin == "user":
-            raise Conflict(
-                f"repo '{repo.name}' is the output of {repo.owner}; only it writes there",
-                hint="put your data into an input repo, or delete the pipeline first",
-            )
-        sources = self._provenance_ids(provenance)
-        return CommitWriter(
-            self, tgt.repo, branch, row.head, origin=origin, message=message,
-            provenance=sources, info=info or {}, prefix=tgt.path,
-        )
+        return BranchState(repo.owner, row.head)
 
     def _not_a_branch(self, tgt: Target) -> InvalidInput:
         return InvalidInput(

@@ -737,10 +737,15 @@ class CommitWriter:
     def _commit(self, commit_id: str | None) -> Commit | None:
         if commit_id is None:
             return None
+        if self.ds.reads is not None:
+            return self.ds.reads.commit(commit_id)
         with self.ds.catalog.tx() as conn:
             return self.ds.catalog.get_commit(conn, commit_id)
 
     def _current_head(self) -> str | None:
+        state = self.ds.reads.branch(self.repo, self.branch) if self.ds.reads else None
+        if state is not None:
+            return state.head
         with self.ds.catalog.tx() as conn:
             row = self.ds.catalog.branch_row(conn, self.repo, self.branch)
             if row is None:

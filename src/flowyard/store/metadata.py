@@ -28,6 +28,7 @@ from flowyard.store.records import (
 )
 
 if TYPE_CHECKING:
+    import sqlite3
     from datetime import datetime
 
     from sqlalchemy import Connection, Engine
@@ -97,6 +98,19 @@ class MetadataStore:
         """One SQLAlchemy transaction (the data, login and volume tables use it); database
         errors leave as StoreError/Conflict naming the URL."""
         return self._sql.tx(write=write)
+
+    @property
+    def sqlite_reading_available(self) -> bool:
+        return self._native is not None
+
+    def sqlite_reading(self) -> AbstractContextManager[sqlite3.Connection] | None:
+        """A standard-library sqlite3 connection for reads, on a plain SQLite file (None on
+        other databases): read paths that must start fast (a data put that changes nothing,
+        see flowyard.data.heads) use it so as not to import SQLAlchemy."""
+        if self._native is None:
+            return None
+        self._check_open()
+        return self._native.reading()
 
     def _check_open(self) -> None:
         if self._closed:
