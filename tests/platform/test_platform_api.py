@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -67,6 +68,16 @@ async def test_apply_is_create_or_update_with_generation(api: httpx.AsyncClient)
     assert again.json()["metadata"]["creationTimestamp"] == stamp
     got = (await api.get(url)).json()
     assert got["spec"]["parallelism"] == 2
+    # The uid is made at creation and kept, whatever a file says; a new resource of the same
+    # name (after a delete) is another object and gets another uid.
+    uid = created.json()["metadata"]["uid"]
+    assert str(uuid.UUID(uid)) == uid
+    forged = pipeline()
+    forged["metadata"]["uid"] = "not-mine"
+    assert (await api.put(url, json=forged)).json()["metadata"]["uid"] == uid
+    assert got["metadata"]["uid"] == uid
+    assert (await api.delete(url)).status_code in (200, 204)
+    assert (await api.put(url, json=pipeline())).json()["metadata"]["uid"] != uid
     # POST to the collection applies too, the namespace coming from the URL
     posted = await api.post(f"{NS}/team-a/pipelines", json=pipeline("other"))
     assert posted.status_code == 201

@@ -18,7 +18,3 @@ def vols(metadata: MetadataStore, objects: ObjectStore, settings: Settings) -> I
     v = Volumes(metadata, objects, settings)
     yield v
     v.close()
-
-
-def blob_count(objects: ObjectStore) -> int:
-    return sum(1 for _ in objects.iter_digests())

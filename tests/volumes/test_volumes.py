@@ -7,8 +7,8 @@ import time
 from pathlib import Path
 
 import pytest
+from volume_helpers import blob_count
 
-from conftest import blob_count
 from flowyard.errors import Conflict, InvalidInput, NotFound, ResourceInvalid
 from flowyard.store.metadata import MetadataStore
 from flowyard.store.objects import ObjectStore
