@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -324,6 +325,19 @@ def test_resource_generation_bumps_only_on_spec_change(meta: MetadataStore) -> N
     got = meta.get_resource("Model", "default", "m")
     assert got["spec"] == {"v": 2}
     assert got["metadata"]["generation"] == 2
+
+
+def test_a_resource_gets_a_uid_when_created_and_keeps_it(meta: MetadataStore) -> None:
+    meta.put_resource("Model", "default", "m", body({"v": 1}))
+    uid = meta.get_resource("Model", "default", "m")["metadata"]["uid"]
+    assert str(uuid.UUID(uid)) == uid
+    forged = body({"v": 2})
+    forged["metadata"]["uid"] = "another"   # type: ignore[index]
+    meta.put_resource("Model", "default", "m", forged)   # a controller writing it back
+    assert meta.get_resource("Model", "default", "m")["metadata"]["uid"] == uid
+    meta.delete_resource("Model", "default", "m")
+    meta.put_resource("Model", "default", "m", body({"v": 1}))
+    assert meta.get_resource("Model", "default", "m")["metadata"]["uid"] != uid
 
 
 def test_list_and_delete_resources(meta: MetadataStore) -> None:

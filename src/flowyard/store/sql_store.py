@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import uuid
 import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -487,7 +488,7 @@ class SqlStore:
                 .where(*key)
                 .values(
                     generation=generation,
-                    body=_with_generation(body, generation),
+                    body=_with_generation(body, generation, row[1]),
                     updated_at=now,
                 )
             )
@@ -520,9 +521,14 @@ class SqlStore:
         return bool(result.rowcount)
 
 
-def _with_generation(body: dict[str, Any], generation: int) -> dict[str, Any]:
+def _with_generation(body: dict[str, Any], generation: int,
+                     stored: dict[str, Any] | None = None) -> dict[str, Any]:
+    """`body` with the store's fields: its generation, and its uid, which is made when the
+    resource is created and kept from the `stored` body after that (Kubernetes alike)."""
     meta = dict(body.get("metadata") or {})
     meta["generation"] = generation
+    old_uid = ((stored or {}).get("metadata") or {}).get("uid")
+    meta["uid"] = old_uid or meta.get("uid") or str(uuid.uuid4())
     return {**body, "metadata": meta}
 
 
