@@ -119,3 +119,23 @@ def test_without_a_share_folder_the_numbers_are_this_process(
     doc = book.document()
     assert doc["workers"] == 1 and doc["requests"] == 0
     assert doc["routers"][0]["best"] == 0
+
+
+def test_a_killed_server_s_share_folder_is_removed_by_the_next_one(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from flowyard.serving.stats import make_share, sweep_shares
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    dead = tmp_path / f"flowyard-stats-{gone.stdout.strip()}-iris-abc"   # SIGKILLed server's
+    (dead / "workers").mkdir(parents=True)
+    alive = tmp_path / f"flowyard-stats-{os.getppid()}-iris-def"          # a running server's
+    alive.mkdir()
+    other = tmp_path / "flowyard-stats-notapid-x"                         # not one of ours
+    other.mkdir()
+    share = make_share("iris", tmp_path)
+    assert share.name.startswith(f"flowyard-stats-{os.getpid()}-iris-") and share.is_dir()
+    assert not dead.exists() and alive.exists() and other.exists()
+    assert sweep_shares(tmp_path) == []          # ours and the live one stay

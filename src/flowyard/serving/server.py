@@ -124,14 +124,15 @@ def serve(graph: InferenceGraph, host: str = "127.0.0.1", port: int = 8080, work
                "max_request_bytes": max_request_bytes}
     if workers > 1:
         import shutil
-        import tempfile
+
+        from flowyard.serving.stats import make_share
 
         # Worker processes rebuild the app from the environment (uvicorn needs an import
         # string to spawn them); each worker loads its own copy of the models.
         os.environ[_ENV_GRAPH] = json.dumps(graph.to_dict())
         os.environ[_ENV_OPTIONS] = json.dumps(options)
         # Where the workers publish their numbers, so /stats adds up all (serving/stats.py).
-        share = tempfile.mkdtemp(prefix=f"flowyard-{graph.metadata.name}-stats-")
+        share = str(make_share(graph.metadata.name))
         os.environ[SHARE_ENV] = share
         try:
             uvicorn.run("flowyard.serving.server:app_from_env", factory=True, host=host,

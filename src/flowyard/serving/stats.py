@@ -40,6 +40,44 @@ ADDITIVE: Final = {"success": 0.0, "tries": 0.0, "alpha": 1.0, "beta": 1.0}
 STATUS_ORDER: Final = {"failed": 0, "loading": 1, "ready": 2}
 
 
+SHARE_PREFIX: Final = "flowyard-stats-"
+
+
+def make_share(graph: str, tmp: Path | None = None) -> Path:
+    """The folder the workers of one server share, named after the server's pid; folders of
+    servers that died without removing theirs (SIGKILL) are removed first."""
+    import tempfile
+
+    root = Path(tmp or tempfile.gettempdir())
+    sweep_shares(root)
+    return Path(tempfile.mkdtemp(prefix=f"{SHARE_PREFIX}{os.getpid()}-{graph}-", dir=root))
+
+
+def sweep_shares(root: Path) -> list[Path]:
+    """Remove the share folders under `root` whose server process is gone; those removed."""
+    import shutil
+
+    removed = []
+    with contextlib.suppress(OSError):
+        for folder in root.glob(f"{SHARE_PREFIX}*"):
+            pid_text = folder.name[len(SHARE_PREFIX):].split("-", 1)[0]
+            if not pid_text.isdigit() or _alive(int(pid_text)):
+                continue
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:   # another user's process: alive, and not ours to touch
+        return True
+    return True
+
+
 def _samples(metric: Any, suffix: str) -> Iterable[tuple[dict[str, str], float]]:
     for family in metric.collect():
         for s in family.samples:

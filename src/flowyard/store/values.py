@@ -35,14 +35,19 @@ def json_loads(text: str | None) -> Any:
     return None if text is None else json.loads(text)
 
 
-def sqlite_datetime(value: datetime | None) -> str | None:
-    """A timestamp as SQLite text: aware values in UTC, naive ones taken to be UTC already."""
-    if value is None:
-        return None
+def as_utc(value: object) -> datetime:
+    """The aware UTC datetime of a timestamp; a naive one is taken to be UTC already (what
+    both ways into the database store and return)."""
     if not isinstance(value, datetime):
         raise not_a_datetime(value)
-    if value.tzinfo is not None:
-        value = value.astimezone(UTC)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def sqlite_datetime(value: datetime | None) -> str | None:
+    """A timestamp as SQLite text (naive UTC)."""
+    if value is None:
+        return None
+    value = as_utc(value)
     return SQLITE_DATETIME % (value.year, value.month, value.day, value.hour, value.minute,
                               value.second, value.microsecond)
 
@@ -56,7 +61,4 @@ def not_a_datetime(value: object) -> InvalidInput:
 
 def sqlite_datetime_value(text: str | None) -> datetime | None:
     """The aware UTC datetime of SQLite timestamp text (what SQLAlchemy's UTCDateTime returns)."""
-    if text is None:
-        return None
-    value = datetime.fromisoformat(text)
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    return None if text is None else as_utc(datetime.fromisoformat(text))
