@@ -158,7 +158,7 @@ def test_resources_apply_get_list_delete(client: Client, basic: Any) -> None:
 
 
 def test_reapplying_keeps_what_the_platform_wrote(client: Client, basic: Any) -> None:
-    # A controller's status, the creation time and a uid are the platform's: applying the
+    # A controller's status, the creation time and the uid are the platform's: applying the
     # user's file again (no login, so in-process) must keep them, as the server's PUT does.
     from flowyard.client.embedded import EmbeddedTransport
 
@@ -169,8 +169,10 @@ def test_reapplying_keeps_what_the_platform_wrote(client: Client, basic: Any) ->
     stored = client.get("Pipeline", "basic")
     created = stored.metadata.creation_timestamp
     assert created
+    uid = stored.metadata.uid
+    assert uid
     body = stored.to_dict()
-    body["metadata"]["uid"] = "3f0c-uid"
+    body["metadata"]["uid"] = "3f0c-uid"   # the store's uid is kept, whatever a body says
     body["status"] = {"state": "Ready", "observedGeneration": 1}
     transport.metadata.put_resource("Pipeline", "default", "basic", body)
     (same,) = client.apply(pipeline)
@@ -178,7 +180,7 @@ def test_reapplying_keeps_what_the_platform_wrote(client: Client, basic: Any) ->
     assert same.metadata.generation == 1
     assert kept.status == {"state": "Ready", "observedGeneration": 1}
     assert kept.metadata.creation_timestamp == created
-    assert kept.metadata.uid == "3f0c-uid"
+    assert kept.metadata.uid == uid
     changed = pipeline.model_copy(deep=True)
     changed.spec.description = "changed"
     (again,) = client.apply(changed)
