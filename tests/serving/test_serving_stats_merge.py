@@ -139,3 +139,58 @@ def test_a_killed_server_s_share_folder_is_removed_by_the_next_one(tmp_path: Pat
     assert share.name.startswith(f"flowyard-stats-{os.getpid()}-iris-") and share.is_dir()
     assert not dead.exists() and alive.exists() and other.exists()
     assert sweep_shares(tmp_path) == []          # ours and the live one stay
+
+
+def test_workers_saving_router_state_add_up_their_evidence(tmp_path: Path) -> None:
+    from flowyard.serving.state import JsonFileStateStore
+
+    a, b = JsonFileStateStore(tmp_path), JsonFileStateStore(tmp_path)   # two workers
+    assert a.load("g") == b.load("g") == {}
+    a.save("g", "p/router", {"alpha": [4.0, 1.0], "beta": [1.0, 1.0]})   # 3 wins on arm 0
+    b.save("g", "p/router", {"alpha": [1.0, 1.0], "beta": [1.0, 3.0]})   # 2 losses on arm 1
+    assert JsonFileStateStore(tmp_path).load("g")["p/router"] == {
+        "alpha": [4.0, 1.0], "beta": [1.0, 3.0]}
+    a.save("g", "p/router", {"alpha": [5.0, 1.0], "beta": [1.0, 1.0]})   # one more win
+    assert JsonFileStateStore(tmp_path).load("g")["p/router"] == {
+        "alpha": [5.0, 1.0], "beta": [1.0, 3.0]}
+    # Epsilon-greedy counts stay integers; what is not evidence (the best arm) is the saver's.
+    b.save("g", "p/eg", {"success": [1, 0], "tries": [2, 1], "best": 0})
+    a.save("g", "p/eg", {"success": [0, 2], "tries": [0, 3], "best": 1})
+    assert JsonFileStateStore(tmp_path).load("g")["p/eg"] == {
+        "success": [1, 2], "tries": [2, 4], "best": 1}
+    # One process alone: the file holds exactly its state.
+    solo = tmp_path / "solo"
+    c = JsonFileStateStore(solo)
+    c.load("g")
+    for n in range(1, 4):
+        c.save("g", "p/router", {"alpha": [1.0 + n, 1.0], "beta": [1.0, 1.0]})
+    assert JsonFileStateStore(solo).load("g")["p/router"]["alpha"] == [4.0, 1.0]
+
+
+def _worker_saves(folder: str, arm: int, times: int) -> None:
+    from flowyard.serving.state import JsonFileStateStore
+
+    store = JsonFileStateStore(Path(folder))
+    # As a router does: it starts from the state restored at load (the other worker may
+    # have saved some already).
+    tries = list(store.load("g").get("p/eg", {}).get("tries", [0, 0]))
+    state = {"success": [0, 0], "tries": tries, "best": arm}
+    for _ in range(times):
+        tries[arm] += 1   # in place, as a router counts into the lists its state hands out
+        store.save("g", "p/eg", state)
+
+
+def test_concurrent_workers_lose_no_feedback(tmp_path: Path) -> None:
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    procs = [ctx.Process(target=_worker_saves, args=(str(tmp_path), arm, 150))
+             for arm in (0, 1)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+        assert p.exitcode == 0
+    from flowyard.serving.state import JsonFileStateStore
+
+    assert JsonFileStateStore(tmp_path).load("g")["p/eg"]["tries"] == [150, 150]

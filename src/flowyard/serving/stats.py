@@ -27,6 +27,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
+from flowyard.serving.state import ADDITIVE
+
 if TYPE_CHECKING:
     from flowyard.serving.graph import GraphEngine, NodeExec
     from flowyard.serving.state import StateStore
@@ -35,8 +37,6 @@ Labels = tuple[str, ...]
 SHARE_ENV: Final = "FLOWYARD_SERVING_STATS_DIR"
 PUBLISH_INTERVAL: Final = 0.5
 RATE_FILE: Final = "rate.json"
-# Additive router state, with the value a router starts from (Beta(1, 1) for Thompson).
-ADDITIVE: Final = {"success": 0.0, "tries": 0.0, "alpha": 1.0, "beta": 1.0}
 STATUS_ORDER: Final = {"failed": 0, "loading": 1, "ready": 2}
 
 
