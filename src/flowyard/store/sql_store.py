@@ -13,6 +13,7 @@ import uuid
 import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
@@ -36,9 +37,14 @@ from sqlalchemy.pool import StaticPool
 
 from flowyard.errors import ConfigError, Conflict, FlowyardError, StoreError
 from flowyard.store import schema as t
-from flowyard.store.native_sqlite import check_sqlite_folder
+from flowyard.store.native_sqlite import (
+    ARTIFACT_COLUMNS,
+    CACHE_COLUMNS,
+    RUN_COLUMNS,
+    STEP_COLUMNS,
+    check_sqlite_folder,
+)
 from flowyard.store.records import (
-    RUN_FIELDS,
     ArtifactRecord,
     CacheEntry,
     RunRecord,
@@ -50,71 +56,24 @@ from flowyard.store.values import json_dumps
 if TYPE_CHECKING:
     from datetime import datetime
 
-_RUN_COLUMNS = [t.runs.c[name] for name in RunRecord.__dataclass_fields__]
+_RUN_COLUMNS = [t.runs.c[name] for name in RUN_COLUMNS]
 _RUN_COLUMNS_LIGHT = [literal(None).label("pipeline") if c.name == "pipeline" else c
                       for c in _RUN_COLUMNS]
-_STEP_COLUMNS = [
-    t.steps.c["step_id" if name == "id" else name] for name in StepRecord.__dataclass_fields__
-]
-_ARTIFACT_COLUMNS = [t.artifacts.c[name] for name in ArtifactRecord.__dataclass_fields__]
-_CACHE_COLUMNS = [t.cache_entries.c[name] for name in CacheEntry.__dataclass_fields__]
+_STEP_COLUMNS = [t.steps.c[name] for name in STEP_COLUMNS]
+_ARTIFACT_COLUMNS = [t.artifacts.c[name] for name in ARTIFACT_COLUMNS]
+_CACHE_COLUMNS = [t.cache_entries.c[name] for name in CACHE_COLUMNS]
 
 
-def _run_row(run: RunRecord) -> dict[str, Any]:
-    return {name: getattr(run, name) for name in RUN_FIELDS}
+def _row_builder(columns: Sequence[str], fields: Sequence[str]) -> Callable[[Any], dict[str, Any]]:
+    """record -> {column: value}, for the tables' columns that the record's fields fill."""
+    get = attrgetter(*fields)
+    return lambda record: dict(zip(columns, get(record), strict=True))
 
 
-def _step_row(s: StepRecord) -> dict[str, Any]:
-    return {
-        "run_id": s.run_id,
-        "step_id": s.id,
-        "name": s.name,
-        "iteration": s.iteration,
-        "component": s.component,
-        "state": s.state,
-        "attempt": s.attempt,
-        "started_at": s.started_at,
-        "finished_at": s.finished_at,
-        "cache_hit": s.cache_hit,
-        "cache_key": s.cache_key,
-        "inputs": s.inputs,
-        "outputs": s.outputs,
-        "input_artifacts": s.input_artifacts,
-        "output_artifacts": s.output_artifacts,
-        "exit_code": s.exit_code,
-        "error": s.error,
-        "log_path": s.log_path,
-        "log_digest": s.log_digest,
-        "resources": s.resources,
-        "pid": s.pid,
-    }
-
-
-def _artifact_row(a: ArtifactRecord) -> dict[str, Any]:
-    return {
-        "id": a.id,
-        "run_id": a.run_id,
-        "step_id": a.step_id,
-        "name": a.name,
-        "type": a.type,
-        "digest": a.digest,
-        "size": a.size,
-        "is_tree": a.is_tree,
-        "uri": a.uri,
-        "metadata": a.metadata,
-        "created_at": a.created_at,
-    }
-
-
-def _cache_row(e: CacheEntry) -> dict[str, Any]:
-    return {
-        "key": e.key,
-        "run_id": e.run_id,
-        "step_id": e.step_id,
-        "outputs": e.outputs,
-        "output_artifacts": e.output_artifacts,
-        "created_at": e.created_at,
-    }
+_run_row = _row_builder(RUN_COLUMNS, RUN_COLUMNS)
+_step_row = _row_builder(STEP_COLUMNS, tuple(StepRecord.__dataclass_fields__))
+_artifact_row = _row_builder(ARTIFACT_COLUMNS, ARTIFACT_COLUMNS)
+_cache_row = _row_builder(CACHE_COLUMNS, CACHE_COLUMNS)
 
 
 def _canonical(value: Any) -> str:
