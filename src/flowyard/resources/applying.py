@@ -1,9 +1,8 @@
 """Apply: store a resource as a user wrote it, over the one the platform already keeps.
 
 A resource file carries what the user owns (labels, spec); the platform owns the `status`
-its controllers write, `metadata.creationTimestamp`, `metadata.uid` (made at creation, as
-Kubernetes does, and never changed: a resource deleted and created again gets a new one) and
-`metadata.generation` (the store bumps it when the spec changes). Re-applying a file must
+its controllers write, `metadata.creationTimestamp`, and the store's own `metadata.uid` and
+`metadata.generation` (see MetadataStore.put_resource). Re-applying a file must
 not erase those, whichever runs the apply: the platform server's PUT or the in-process
 client (`flowyard apply` without a login). Both call `apply_resource`.
 """
@@ -11,7 +10,6 @@ client (`flowyard apply` without a login). Both call `apply_resource`.
 from __future__ import annotations
 
 import copy
-import uuid
 from typing import TYPE_CHECKING, Any
 
 from flowyard.errors import NotFound
@@ -32,14 +30,11 @@ def merge_applied(body: dict[str, Any], existing: dict[str, Any] | None,
     meta.pop("generation", None)
     if existing is None:
         meta["creationTimestamp"] = now
-        meta["uid"] = str(uuid.uuid4())   # the server's, not the file's (Kubernetes alike)
         return data
     old_meta = existing.get("metadata") or {}
     data["status"] = data.get("status") or existing.get("status") or {}
     meta["creationTimestamp"] = (old_meta.get("creationTimestamp")
                                  or meta.get("creationTimestamp") or now)
-    # Resources stored before uids were made get theirs at their next apply.
-    meta["uid"] = old_meta.get("uid") or str(uuid.uuid4())
     return data
 
 

@@ -482,12 +482,12 @@ class SqlStore:
 
 def _with_generation(body: dict[str, Any], generation: int,
                      stored: dict[str, Any] | None = None) -> dict[str, Any]:
-    """`body` with the store's fields: its generation, and its uid, which is made when the
-    resource is created and kept from the `stored` body after that (Kubernetes alike)."""
+    """`body` with the store's fields: its generation, and its uid, made when the resource
+    is created and kept from the `stored` body after that; a uid in `body` is ignored, as
+    Kubernetes does (a resource deleted and created again is another object)."""
     meta = dict(body.get("metadata") or {})
     meta["generation"] = generation
-    old_uid = ((stored or {}).get("metadata") or {}).get("uid")
-    meta["uid"] = old_uid or meta.get("uid") or str(uuid.uuid4())
+    meta["uid"] = ((stored or {}).get("metadata") or {}).get("uid") or str(uuid.uuid4())
     return {**body, "metadata": meta}
 
 
