@@ -42,18 +42,12 @@ class NativeReads:
 
     def branch(self, repo: str, branch: str) -> BranchState | None:
         """The repo's owner and the branch's head; None when either does not exist."""
-        reading = self.meta.sqlite_reading()
-        if reading is None:
-            return None
-        with reading as conn:
+        with self.meta.sqlite_reading() as conn:
             row = conn.execute(_BRANCH, (repo, branch)).fetchone()
         return None if row is None else BranchState(row[0], row[1])
 
     def commit(self, commit_id: str) -> Commit | None:
-        reading = self.meta.sqlite_reading()
-        if reading is None:
-            return None
-        with reading as conn:
+        with self.meta.sqlite_reading() as conn:
             row = conn.execute(_COMMIT, (commit_id,)).fetchone()
             if row is None:
                 return None
@@ -71,4 +65,4 @@ class NativeReads:
 
 def native_reads(meta: MetadataStore) -> NativeReads | None:
     """Reads without SQLAlchemy, where the metadata store is a plain SQLite file."""
-    return NativeReads(meta) if meta.sqlite_reading_available else None
+    return NativeReads(meta) if meta.is_sqlite_file else None

@@ -7,6 +7,7 @@ folder; the platform can pass a store backed by its MetadataStore instead.
 from __future__ import annotations
 
 import copy
+import fcntl
 import json
 import os
 import threading
@@ -110,8 +111,6 @@ class JsonFileStateStore:
         return {k: dict(v) for k, v in data.items()}
 
     def save(self, graph: str, key: str, state: dict[str, Any]) -> None:
-        import fcntl
-
         path = self._path(graph)
         with self._lock:
             tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")

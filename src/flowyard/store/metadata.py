@@ -100,16 +100,18 @@ class MetadataStore:
         return self._sql.tx(write=write)
 
     @property
-    def sqlite_reading_available(self) -> bool:
+    def is_sqlite_file(self) -> bool:
+        """Whether sqlite_reading() is there: the database is a plain SQLite file."""
         return self._native is not None
 
-    def sqlite_reading(self) -> AbstractContextManager[sqlite3.Connection] | None:
-        """A standard-library sqlite3 connection for reads, on a plain SQLite file (None on
-        other databases): read paths that must start fast (a data put that changes nothing,
-        see flowyard.data.heads) use it so as not to import SQLAlchemy."""
-        if self._native is None:
-            return None
+    def sqlite_reading(self) -> AbstractContextManager[sqlite3.Connection]:
+        """A standard-library sqlite3 connection for reads on a plain SQLite file: read paths
+        that must start fast (a data put that changes nothing, see flowyard.data.heads) use
+        it so as not to import SQLAlchemy."""
         self._check_open()
+        if self._native is None:
+            raise StoreError(f"metadata store {self.url} is not a plain SQLite file",
+                             hint="check is_sqlite_file first")
         return self._native.reading()
 
     def _check_open(self) -> None:
