@@ -289,3 +289,18 @@ def test_large_outputs_travel_through_a_result_file(engine: Engine,
     run = engine.run(p)
     assert run.state == "Succeeded", run.error
     assert step_map(metadata, run.id)["size"].outputs == {"Output": 100_000}
+
+
+def test_steps_do_not_inherit_the_zygotes_ld_bind_now(engine: Engine, metadata: MetadataStore,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    # The pool starts the zygote with LD_BIND_NOW (fewer copy-on-write faults per step);
+    # the zygote drops it again so that commands a step runs start as they would anyway.
+    monkeypatch.delenv("LD_BIND_NOW", raising=False)
+    probe = py("""
+        def probe() -> str:
+            import os
+            return os.environ.get("LD_BIND_NOW", "unset")
+    """, outputs={"Output": "str"})
+    run = engine.run(pipeline("bindnow", {"probe": probe}, [{"name": "p", "component": "probe"}]))
+    assert run.state == "Succeeded", run.error
+    assert step_map(metadata, run.id)["p"].outputs == {"Output": "unset"}

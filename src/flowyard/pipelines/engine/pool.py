@@ -82,9 +82,18 @@ class ZygotePool:
                 "--tasks", str(theirs.fileno())]
         if threading.current_thread() is threading.main_thread():
             argv += ["--parent", str(os.getpid())]
+        env = None
+        if "LD_BIND_NOW" not in os.environ:
+            # Resolve the zygote's dynamic symbols at load time: lazily, every spare that
+            # first calls a C function the zygote never called (setpgid, epoll_create...)
+            # writes the GOT entry itself, a copy-on-write fault and a symbol lookup each.
+            # The zygote removes the variable again, so steps' subprocesses do not inherit it.
+            env = {**os.environ, "LD_BIND_NOW": "1"}
+            argv.append("--unset-bind-now")
         try:
             proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                    bufsize=0, close_fds=True, pass_fds=(theirs.fileno(),))
+                                    bufsize=0, close_fds=True, pass_fds=(theirs.fileno(),),
+                                    env=env)
         except OSError as exc:
             ours.close()
             raise ConfigError(f"cannot start the step executor {argv[0]}: {exc}",

@@ -102,13 +102,17 @@ class Zygote:
         os.set_blocking(tasks_fd, False)
 
     def report(self, message: dict[str, Any]) -> None:
-        _write_all(1, (json.dumps(message) + "\n").encode())
+        _write_all(1, (executor.dumps(message) + "\n").encode())
 
     def serve(self) -> None:
         signal.signal(signal.SIGCHLD, _ignore)
         signal.signal(signal.SIGTERM, self._on_term)
         signal.signal(signal.SIGINT, self._on_int)
         signal.set_wakeup_fd(self.wake_w)
+        # For the steps (a killed step keeps what it printed), set once here rather than in
+        # each spare (~20 copy-on-write faults each); our own reports use os.write.
+        sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
+        sys.stderr.reconfigure(line_buffering=True)  # type: ignore[union-attr]
         self.selector.register(0, selectors.EVENT_READ, "stdin")
         self.selector.register(self.wake_r, selectors.EVENT_READ, "wake")
         self.selector.register(self.busy_r, selectors.EVENT_READ, "busy")
@@ -255,11 +259,9 @@ class Zygote:
             signal.set_wakeup_fd(-1)
             report_fd = os.dup(1)        # close-on-exec: steps' subprocesses never see it
             os.dup2(self.null_fd, 0)     # a step reading stdin must not eat our requests
-            sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
-            sys.stderr.reconfigure(line_buffering=True)  # type: ignore[union-attr]
-            # Touch the JSON codec while idle: its first use after the fork costs ~100
+            # Touch the JSON codec while idle: its first use after the fork costs ~25
             # copy-on-write faults, better paid now than between "task" and "done".
-            json.loads(json.dumps(_SAMPLE_RESULT))
+            executor.loads(executor.dumps(_SAMPLE_RESULT))
             record = _take_record(self.tasks_fd, self.retire_r)
             if not record:               # the driver closed its end, or we were retired
                 os._exit(0)
@@ -269,7 +271,7 @@ class Zygote:
             if payload[:1] == b"@":      # too big for one record: the driver wrote a file
                 with open(payload[1:].decode(), "rb") as handle:
                     payload = handle.read()
-            task: dict[str, Any] = json.loads(payload)
+            task: dict[str, Any] = executor.loads(payload.decode())
             log_fd = os.open(task["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
             os.dup2(log_fd, 1)
             os.dup2(log_fd, 2)
@@ -430,6 +432,8 @@ def _killpg(pgid: int, sig: int) -> None:
 
 
 def main() -> None:
+    if "--unset-bind-now" in sys.argv:   # set by the pool for this process only (pool.py)
+        os.environ.pop("LD_BIND_NOW", None)
     if "--parent" in sys.argv:
         # Only asked for when the pool was started by the main thread: the signal fires when
         # the *thread* that forked us ends, which is the process only for the main thread.
