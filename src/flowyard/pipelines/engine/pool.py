@@ -231,8 +231,8 @@ class ZygotePool:
                         for record in held:
                             self._send(record)
             return
-        # The child's own "done" ends it for the listener; the zygote's "exit" after it
-        # finds no listener and is dropped (it only matters for a child that died first).
+        # The child's own "done" ends it for the listener; the zygote reports "exit" only for
+        # a child that ended without one (should both come, the "exit" finds no listener).
         with self._lock:
             listener = self._listeners.pop(str(rid), None)
         if listener is not None:

@@ -20,7 +20,8 @@ On stdout, JSON lines (the zygote's and its children's):
     {"event": "ready", "pid": 41}                                 the zygote, once
     {"event": "preloaded"}                                        after each P
     {"id": "7", "event": "done", "pid": 4242, "result": {...}}    a child, before it exits
-    {"id": "7", "event": "exit", "pid": 4242, "code": 0, "signal": null}   after a reap
+    {"id": "7", "event": "exit", "pid": 4242, "code": 0, "signal": null}   after a reap, for a
+                                                  child that ended without its "done"
 
 Each child is its own process group, so a timeout or cancel kills the step and everything
 it started; leftovers of a finished step are killed when it is reaped (a container's
@@ -47,7 +48,12 @@ from flowyard.pipelines.engine import executor
 
 _PR_SET_PDEATHSIG = 1
 _PR_SET_CHILD_SUBREAPER = 36
-_SPARES = 2
+# Idle spares: when fewer than _SPARES are left the zygote forks up to _SPARES_HIGH at
+# once. Every fork makes all of the zygote's pages copy-on-write again, so each page its
+# loop writes afterwards costs it a fault: forking one spare per step taken cost it ~115
+# faults a step, forking in batches ~45.
+_SPARES = 3
+_SPARES_HIGH = 6
 _MAX_RECORD = 1 << 20   # the driver sends bigger tasks as a file
 _SAMPLE_RESULT = {"id": "1", "event": "done", "pid": 1,
                   "result": {"ok": True, "outputs": {"x": [1, 2.5, "s", None]},
@@ -90,7 +96,10 @@ class Zygote:
         self.null_fd = os.open(os.devnull, os.O_RDONLY)
         self.selector = selectors.DefaultSelector()
         self.wake_r, self.wake_w = os.pipe()
-        self.busy_r, self.busy_w = os.pipe()  # spares: "<task id> <pid>" once they took one
+        # Spares write "<task id> <pid>" once they took a task, "<task id> -" once they
+        # reported its result (the driver then needs no "exit" report for it).
+        self.busy_r, self.busy_w = os.pipe()
+        self.reported: set[str] = set()
         for fd in (self.wake_r, self.wake_w, self.busy_r):
             os.set_blocking(fd, False)
         # Idle spares wait on the task socket and on this pipe; a byte written to it (see
@@ -223,6 +232,9 @@ class Zygote:
         while b"\n" in self.busy_buffer:
             line, self.busy_buffer = self.busy_buffer.split(b"\n", 1)
             rid, pid_text = line.decode().split(" ")
+            if pid_text == "-":
+                self.reported.add(rid)
+                continue
             pid = int(pid_text)
             self.spares.discard(pid)
             self.retired.discard(pid)   # it took a task just before it was retired
@@ -235,13 +247,23 @@ class Zygote:
     # -- spares ---------------------------------------------------------------------------
 
     def _refill(self) -> None:
-        while len(self.spares) < _SPARES:
-            pid = os.fork()
-            if pid == 0:
-                self._spare_main()
-            with contextlib.suppress(OSError):   # also done in the child: first one wins
-                os.setpgid(pid, pid)
-            self.spares.add(pid)
+        if len(self.spares) >= _SPARES:
+            return
+        # As little as possible between two forks: whatever the zygote writes after a fork
+        # costs it a copy-on-write fault, and the next fork shares those pages again.
+        fork = os.fork
+        pids: list[int] = []
+        try:
+            for _ in range(_SPARES_HIGH - len(self.spares)):
+                pid = fork()
+                if pid == 0:
+                    self._spare_main()
+                pids.append(pid)
+        finally:
+            for pid in pids:
+                with contextlib.suppress(OSError):   # also done in the child: first one wins
+                    os.setpgid(pid, pid)
+                self.spares.add(pid)
 
     def _spare_main(self) -> None:
         """A forked spare: prepare while idle, take one task, run it, exit."""
@@ -279,6 +301,7 @@ class Zygote:
             os.write(1, f"--- attempt {task['attempt']} ---\n".encode())
             result = self._execute(task)
             executor.report_done(report_fd, rid, task, result)
+            os.write(self.busy_w, b"%s -\n" % rid_bytes)
             status = 0 if result.get("ok") else 1
         except BaseException:
             with contextlib.suppress(BaseException):
@@ -322,6 +345,9 @@ class Zygote:
                 continue
             self.by_id.pop(rid, None)
             _killpg(pid, signal.SIGKILL)   # whatever the step left running dies with it
+            if rid in self.reported:       # its "done" ended it for the driver
+                self.reported.discard(rid)
+                continue
             code = os.waitstatus_to_exitcode(status)
             self.report({"id": rid, "event": "exit", "pid": pid,
                          "code": code if code >= 0 else None,
