@@ -345,6 +345,10 @@ class Zygote:
                 continue
             self.by_id.pop(rid, None)
             _killpg(pid, signal.SIGKILL)   # whatever the step left running dies with it
+            if rid not in self.reported:
+                # It may have said "reported" after the read above and exited since: read
+                # again, or the note would arrive later and stay in the set for good.
+                self._read_busy()
             if rid in self.reported:       # its "done" ended it for the driver
                 self.reported.discard(rid)
                 continue
