@@ -82,6 +82,8 @@ def _references(ds: DataStore, tree: str, report: FsckReport | None, verify: boo
             for pack, offset, length in e.parts:
                 if packs.get(pack, -1) < offset + length:
                     packs[pack] = offset + length
+    if root.base is not None:  # a delta: its base's blobs are referenced too
+        _references(ds, root.base, report, verify, packs, seen, where)
 
 
 def run_fsck(ds: DataStore, *, collect: bool, grace: float, verify: bool) -> FsckReport:

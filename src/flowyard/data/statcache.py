@@ -28,7 +28,9 @@ import sqlite3
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final
+from typing import Final, NamedTuple
+
+import blake3
 
 from flowyard.data.content import PREFIX, Part
 
@@ -57,6 +59,9 @@ class StatRows:
     modes: list[int] = field(default_factory=list)
     digests: list[str] = field(default_factory=list)
     parts: list[tuple[Part, ...]] = field(default_factory=list)
+    source: str | None = None
+    """The digest of the snapshot these rows are, when they are one saved snapshot of the
+    folder asked for, whole (a put's memo names the snapshot it saved)."""
 
     def add(self, local: str, key: StatKey, mode: int, digest: str,
             parts: tuple[Part, ...]) -> None:
@@ -149,6 +154,23 @@ def decode(root: str, data: bytes) -> StatRows:
 _mtime = operator.itemgetter(1)
 
 
+class Memo(NamedTuple):
+    """What a put of a folder into a repo path left."""
+
+    head: str
+    """The branch head the put published (or found unchanged)."""
+    files: int
+    sync: bool
+    snapshot: str | None
+    """The digest of the stat cache snapshot the put saved: while the head is unmoved and
+    the snapshot is this one, its rows are what the head holds at their paths (a re-put
+    whose every file is a hit on it changes nothing)."""
+
+
+def _digest(data: bytes) -> str:
+    return str(blake3.blake3(data).hexdigest())
+
+
 def _under(folder: str) -> tuple[str, str]:
     """(lo, hi): the paths under `folder` are those with lo <= path < hi."""
     return folder.rstrip("/") + "/", folder.rstrip("/") + "0"  # '0' sorts after '/'
@@ -174,9 +196,12 @@ class StatCache:
             )
             db.execute(
                 "CREATE TABLE IF NOT EXISTS memos (store TEXT NOT NULL, root TEXT NOT NULL, "
-                "target TEXT NOT NULL, head TEXT, files INTEGER, fingerprint TEXT, "
-                "sync INTEGER, PRIMARY KEY (store, root, target)) WITHOUT ROWID"
+                "target TEXT NOT NULL, head TEXT, files INTEGER, "
+                "sync INTEGER, snapshot TEXT, PRIMARY KEY (store, root, target)) WITHOUT ROWID"
             )
+            columns = {r[1] for r in db.execute("PRAGMA table_info(memos)")}
+            if "snapshot" not in columns:  # a cache made by an earlier version
+                db.execute("ALTER TABLE memos ADD COLUMN snapshot TEXT")
             self._db = db
         except (OSError, sqlite3.Error):
             # The cache only saves work; a read-only home must not stop a put.
@@ -221,12 +246,16 @@ class StatCache:
                 rows = decode(root, row[0])
             except (ValueError, struct.error, UnicodeDecodeError):
                 continue  # damaged: its files are read again, and the next put replaces it
+            if root == folder:
+                rows.source = _digest(row[0])
             if len(root) < len(folder):  # a folder the put's folder is in: keep its part
                 rows = rows.select([i for i, local in enumerate(rows.locals)
                                     if local == folder or local.startswith(lo)])
             found.append(rows)
         if len(found) == 1:
             return found[0]
+        for rows in found:
+            rows.source = None
         merged: dict[str, CachedRow] = {}
         for rows in found:
             merged.update(zip(rows.locals, zip(rows.keys, rows.modes, rows.digests, rows.parts,
@@ -236,19 +265,19 @@ class StatCache:
             out.add(local, key, mode, digest, parts)
         return out
 
-    def save(self, root: str, rows: StatRows, now_ns: int) -> None:
+    def save(self, root: str, rows: StatRows, now_ns: int) -> str | None:
         """Replace the snapshot of folder (or file) `root` with `rows`, which must all be at
         or under it; rows of files modified within RACY_NS of `now_ns` (the start of the put
         that read them) are left out. Snapshots of folders inside `root` go: this one
-        holds their files now."""
+        holds their files now. Returns the snapshot's digest (None if it was not saved)."""
         if self._db is None:
-            return
+            return None
         limit = now_ns - RACY_NS
         if rows.keys and max(map(_mtime, rows.keys)) >= limit:
             rows = rows.select([i for i, key in enumerate(rows.keys) if key[1] < limit])
         data = encode(root, rows)
         lo, hi = _under(root)
-        with contextlib.suppress(sqlite3.Error):
+        try:
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 self._db.execute(
@@ -261,6 +290,9 @@ class StatCache:
             except sqlite3.Error:
                 self._db.execute("ROLLBACK")
                 raise
+        except sqlite3.Error:
+            return None
+        return _digest(data)
 
     def forget_packs(self, packs: set[str]) -> None:
         """Drop the snapshots that point into packs that were collected (their files are
@@ -282,27 +314,27 @@ class StatCache:
         with contextlib.suppress(sqlite3.Error):
             self._db.executemany("DELETE FROM snapshots WHERE store = ? AND root = ?", gone)
 
-    def memo(self, root: str, target: str) -> tuple[str, int, str, bool] | None:
-        """What the last put of folder `root` into `target` left: (head, files, fingerprint,
-        sync). With every file a stat hit and the same fingerprint, a re-put is a no-op."""
+    def memo(self, root: str, target: str) -> Memo | None:
+        """What the last put of folder `root` into `target` left. With every file a stat hit
+        and the same fingerprint, a re-put is a no-op."""
         if self._db is None:
             return None
         row = self._db.execute(
-            "SELECT head, files, fingerprint, sync FROM memos WHERE store = ? AND root = ? "
+            "SELECT head, files, sync, snapshot FROM memos WHERE store = ? AND root = ? "
             "AND target = ?",
             (self.store, root, target),
         ).fetchone()
-        return None if row is None else (row[0], row[1], row[2], bool(row[3]))
+        return None if row is None else Memo(row[0], row[1], bool(row[2]), row[3])
 
-    def set_memo(
-        self, root: str, target: str, head: str, files: int, fingerprint: str, sync: bool
-    ) -> None:
+    def set_memo(self, root: str, target: str, memo: Memo) -> None:
         if self._db is None:
             return
         with contextlib.suppress(sqlite3.Error):
             self._db.execute(
-                "INSERT OR REPLACE INTO memos VALUES (?,?,?,?,?,?,?)",
-                (self.store, root, target, head, files, fingerprint, int(sync)),
+                "INSERT OR REPLACE INTO memos (store, root, target, head, files, sync, "
+                "snapshot) VALUES (?,?,?,?,?,?,?)",
+                (self.store, root, target, memo.head, memo.files, int(memo.sync),
+                 memo.snapshot),
             )
 
     def close(self) -> None:

@@ -46,8 +46,8 @@ from flowyard.data.content import (
 )
 from flowyard.data.records import Commit
 from flowyard.data.refs import normalize_path
-from flowyard.data.statcache import CachedRow, StatKey, StatRows, stat_key
-from flowyard.data.tree import write_tree
+from flowyard.data.statcache import CachedRow, Memo, StatKey, StatRows, stat_key
+from flowyard.data.tree import TreeView, write_delta, write_tree
 from flowyard.errors import Conflict, InvalidInput
 
 if TYPE_CHECKING:
@@ -106,6 +106,8 @@ class _Plan:
     paths: list[str]
     keys: list[StatKey] | None = None
     modes: list[int] | None = None
+    prefix: str = ""
+    """The repo path the folder goes to."""
 
     @property
     def size(self) -> int:
@@ -145,6 +147,37 @@ class _Group:
 
 _Item = tuple[str, ReadFile, int, str | None, StatKey | None]
 """One file read on its own: (repo path, content, mode, local path, stat key)."""
+_Old = tuple[int, int, str]
+"""What the base holds at a path: (size, mode, content digest)."""
+
+
+@dataclass(slots=True)
+class _Hits:
+    """A folder's stat-cache hits, as columns, and what the snapshot they came from says of
+    the files that missed: enough to take the hits as the head's own entries, unread and
+    unlooked-up, once the memo proves the snapshot is what the head was written from."""
+
+    root: str
+    prefix: str
+    snapshot: StatRows
+    plan_locals: list[str]
+    paths: list[str]
+    locals: list[str]
+    rows: tuple[list[StatKey], list[int], list[str], list[tuple[Part, ...]]]
+    missed: dict[str, _Old]
+    """repo path -> the snapshot's (size, mode, digest) for files read again."""
+
+
+@dataclass(slots=True)
+class _Delta:
+    """A commit's changes against its base tree."""
+
+    changed: dict[str, FileEntry]
+    removed: dict[str, _Old]
+    new: list[str]
+    """Paths the base did not hold (their folders are checked for clashes)."""
+    files: int
+    bytes: int
 
 
 class CommitWriter:
@@ -189,11 +222,18 @@ class CommitWriter:
         self._roots: list[str] = []
         """The local folders (and files) planned: the stat cache keeps a snapshot of each."""
         self._cached: dict[str, tuple[str, CachedRow]] = {}
-        """repo path -> (local path, cached row) of the files the stat cache vouches for."""
+        """repo path -> (local path, cached row) of the files the stat cache vouches for,
+        made from _hit_groups when a delete or the base tree must look at them one by one."""
         self.memo_key: tuple[str, str] | None = None
         self.sync = False
         self._plan_paths: list[str] = []
-        self._plan_fingerprint: str | None = None
+        self._hit_groups: list[_Hits] = []
+        """Stat-cache hits of the folders planned, as columns (_cached once looked at)."""
+        self._vouched: _Hits | None = None
+        """The hits taken as the head's entries (finish), until the head moves."""
+        self._saved_snapshot: str | None = None
+        self._gone: dict[str, _Old] = {}
+        """Files a vouched sync put removes (the snapshot's files no longer there)."""
         self._started_ns = time.time_ns()
         temp = temp_folder(ds.objects, ds.settings.home.expanduser() / "cache" / "data-tmp")
         self._index: packindex.ChunkIndex | None = None
@@ -277,13 +317,13 @@ class CommitWriter:
             locals_ += [e.path for e in files]
             paths += [head + e.name for e in files]
         if not cached:
-            return _Plan(root, locals_, paths)
+            return _Plan(root, locals_, paths, prefix=prefix)
         keys, modes, gone = _stat_all(found)
         if gone:  # removed meanwhile: plan the files still there
             kept = [i for i in range(len(locals_)) if i not in gone]
             locals_ = [locals_[i] for i in kept]
             paths = [paths[i] for i in kept]
-        return _Plan(root, locals_, paths, keys, modes)
+        return _Plan(root, locals_, paths, keys, modes, prefix)
 
     def put_planned(self, plan: _Plan) -> None:
         if not plan.locals:
@@ -300,6 +340,7 @@ class CommitWriter:
         count = len(plan.locals)
         hits: Sequence[int]
         where: Sequence[int]
+        at: dict[str, int] | None = None
         if snap.locals == plan.locals:  # the snapshot of the last put of this very folder
             if snap.keys == plan.keys and snap.modes == plan.modes:
                 hits = where = range(count)  # nothing changed: three list compares, in C
@@ -331,11 +372,17 @@ class CommitWriter:
             modes = [snap.modes[j] for j in where]
             digests = [snap.digests[j] for j in where]
             parts = [snap.parts[j] for j in where]
-        if not misses:
-            self._plan_fingerprint = _fingerprint(paths, digests)
-        # Made entries in finish() only when they differ from the base tree's.
-        self._cached.update(zip(paths, zip(locals_, zip(keys, modes, digests, parts, strict=True),
-                                           strict=True), strict=True))
+        missed: dict[str, _Old] = {}
+        if snap.source is not None:
+            for i in misses:
+                j = i if at is None else at.get(plan.locals[i])
+                if j is not None:
+                    missed[plan.paths[i]] = (snap.keys[j][0], snap.modes[j],
+                                             PREFIX + snap.digests[j])
+        # Made entries in finish() only when they differ from the base tree's (or not at
+        # all, when the memo vouches for them).
+        self._hit_groups.append(_Hits(plan.root, plan.prefix, snap, plan.locals, paths, locals_,
+                                      (keys, modes, digests, parts), missed))
         self._tick(sum(map(_size_of, keys)))
         self._read_many([plan.locals[i] for i in misses], [plan.paths[i] for i in misses],
                         [plan.keys[i][0] for i in misses])
@@ -362,10 +409,29 @@ class CommitWriter:
         """Remove the file or folder `repo_path` ('' = everything) in this commit."""
         path = normalize_path(repo_path)
         self._deletes.append(path)
+        if self._batch or self._resolved:
+            # Files put earlier in this commit may be in the way: they get their entries now
+            # (closing the pack being filled), so that the delete can take them out again.
+            self._settle_entries()
         for p in [p for p in self._puts if _under(p, path)]:
             del self._puts[p]
+        self._materialize_hits()
         for p in [p for p in self._cached if _under(p, path)]:
             del self._cached[p]
+
+    def _materialize_hits(self) -> None:
+        for hits in self._hit_groups:
+            keys, modes, digests, parts = hits.rows
+            self._cached.update(zip(hits.paths, zip(hits.locals, zip(
+                keys, modes, digests, parts, strict=True), strict=True), strict=True))
+        self._hit_groups = []
+
+    @property
+    def _hits(self) -> _Hits | None:
+        """The hits of the one folder this put planned, unless they were looked at."""
+        if len(self._roots) != 1 or len(self._hit_groups) != 1 or self._cached:
+            return None
+        return self._hit_groups[0]
 
     def _read_many(self, locals_: list[str], paths: list[str], sizes: list[int]) -> None:
         """Read small files on a few threads (the kernel overlaps the I/O), in order; stream
@@ -525,11 +591,86 @@ class CommitWriter:
             return self.result
         if self._unchanged_by_memo():
             return self.result
-        head = self.base_head
-        base: tuple[str | None, dict[str, FileEntry]] = (
-            head, self.ds._entries(self._commit(head))
-        )
-        self._resolve_cached(base[1])
+        view = self._view(self.base_head)
+        if not self._vouch():
+            self._resolve_cached(view)
+        self._settle_entries()
+        # The stat cache is written while the tree and the commit are (sqlite releases the
+        # GIL); its rows are safe before publishing: rows whose packs never got registered
+        # are not trusted (see _resolve_cached).
+        saver = threading.Thread(target=self._save_stat_rows, daemon=True)
+        saver.start()
+        try:
+            self._publish(view)
+        finally:
+            saver.join()
+        if self.memo_key is not None and self.result.commit is not None:
+            self.ds.stat_cache.set_memo(*self.memo_key, Memo(
+                self.result.commit.id, len(self._plan_paths), self.sync, self._saved_snapshot))
+        self._release()
+        return self.result
+
+    def _view(self, head: str | None) -> TreeView | None:
+        commit = self._commit(head)
+        return None if commit is None else TreeView(self.ds.objects, self.ds._tree(commit))
+
+    def _vouch(self) -> bool:
+        """Take the stat cache's hits as the head's own entries, without looking each up in
+        the head's tree, when the memo proves it: the head is the one the last put of this
+        folder into this path published, and the snapshot is the one that put saved (so its
+        rows are what the head holds at their paths). A sync put then removes exactly the
+        snapshot's files that are gone, when the last put was a sync put of every file."""
+        hits = self._hits
+        if hits is None or self.memo_key is None or self.base_head is None:
+            return False
+        if self._deletes and not self.sync:
+            return False
+        memo = self.ds.stat_cache.memo(*self.memo_key)
+        if (memo is None or memo.head != self.base_head or memo.snapshot is None
+                or memo.snapshot != hits.snapshot.source):
+            return False
+        snap = hits.snapshot
+        if self.sync:
+            if not memo.sync or memo.files != len(snap) or self._deletes != [hits.prefix]:
+                return False
+            head = hits.root + "/"
+            base = f"{hits.prefix}/" if hits.prefix else ""
+            planned = set(hits.plan_locals)
+            self._gone = {base + local[len(head):]: (key[0], mode, PREFIX + digest)
+                          for local, key, mode, digest in zip(
+                              snap.locals, snap.keys, snap.modes, snap.digests, strict=True)
+                          if local not in planned}
+            self._deletes = []
+        rows = self._stat_rows
+        keys, modes, digests, parts = hits.rows
+        rows.locals += hits.locals
+        rows.keys += keys
+        rows.modes += modes
+        rows.digests += digests
+        rows.parts += parts
+        self.result.files_unchanged += len(hits.paths)
+        self._vouched = hits
+        self._hit_groups = []
+        return True
+
+    def _unvouch(self) -> None:
+        """The head moved under a put whose hits were vouched for: put them as entries after
+        all, as any put asserts every file it names."""
+        hits = self._vouched
+        if hits is None:
+            return
+        keys, modes, digests, parts = hits.rows
+        for path, key, mode, digest, located in zip(hits.paths, keys, modes, digests, parts,
+                                                    strict=True):
+            self._puts.setdefault(path, FileEntry(path, key[0], mode, PREFIX + digest, located))
+        if self._gone:
+            self._deletes = list(self._gone)
+            self._gone = {}
+        hits.missed = {}
+        self._vouched = None
+
+    def _settle_entries(self) -> None:
+        """Store what is staged and make the entries of the files read so far."""
         self._drain()
         self.writer.flush()
         for item in self._resolved:
@@ -538,23 +679,6 @@ class CommitWriter:
             else:
                 self._entry_of_item(item)
         self._resolved = []
-        # The stat cache is written while the tree and the commit are (sqlite releases the
-        # GIL); its rows are safe before publishing: rows whose packs never got registered
-        # are not trusted (see _resolve_cached).
-        saver = threading.Thread(target=self._save_stat_rows, daemon=True)
-        saver.start()
-        try:
-            self._publish(base)
-        finally:
-            saver.join()
-        if self.memo_key is not None and self.result.commit is not None:
-            puts, n = self._puts, len(PREFIX)
-            fp = _fingerprint(self._plan_paths, [puts[p].digest[n:] for p in self._plan_paths])
-            self.ds.stat_cache.set_memo(
-                *self.memo_key, self.result.commit.id, len(self._plan_paths), fp, self.sync
-            )
-        self._release()
-        return self.result
 
     def _entries_of_group(self, g: _Group) -> None:
         """The file entries (and stat cache rows) of a packed group, after flush()."""
@@ -609,11 +733,22 @@ class CommitWriter:
             if len(self._roots) == 1 and all(map(str.startswith, rows.locals,
                                                  itertools.repeat(head))):
                 mine = rows  # one folder, and nothing read from outside it: a C-level check
+                hits = self._vouched
+                if (hits is not None and hits.root == root and len(rows) == len(hits.plan_locals)
+                        and rows.locals != hits.plan_locals):
+                    # Hits first, then what was read: saved in the plan's order, the next
+                    # put of the folder compares its stats as whole lists.
+                    at = dict(zip(rows.locals, itertools.count()))
+                    order = [at.get(local, -1) for local in hits.plan_locals]
+                    if -1 not in order:
+                        mine = rows.select(order)
             else:
                 keep = [i for i, local in enumerate(rows.locals)
                         if local == root or local.startswith(head)]
                 mine = rows.select(keep)
-            cache.save(root, mine, self._started_ns)
+            saved = cache.save(root, mine, self._started_ns)
+            if len(self._roots) == 1:
+                self._saved_snapshot = saved
 
     def _release(self) -> None:
         """Drop the per-file state of a finished writer before the put turns the cyclic GC
@@ -623,37 +758,57 @@ class CommitWriter:
         self._plan_paths = []
         self.writer.locations = {}
 
-    def _publish(self, base_cache: tuple[str | None, dict[str, FileEntry]]) -> None:
+    def _publish(self, view: TreeView | None) -> None:
         head = self.base_head
         cat = self.ds.catalog
-        for _ in range(20):
-            if base_cache[0] != head:
-                base_commit = self._commit(head)
-                base_cache = (head, self.ds._entries(base_commit))
-            base = base_cache[1]
-            merged, changed = self._merge(base)
-            self.result.files = len(merged)
-            if not changed:
-                current = self._commit(head)
-                if self._adds_no_lineage(current):
+        for attempt in range(20):
+            if attempt:  # the head moved: the changes go on top of the new one
+                self._unvouch()
+                view = self._view(head)
+            delta = self._delta(view)
+            tree_digest: str
+            blobs: list[str]
+            learned: set[str]
+            if delta is not None:
+                assert view is not None, "a delta has a base"
+                self.result.files = delta.files
+                changed = bool(delta.changed or delta.removed)
+                if not changed and self._adds_no_lineage(current := self._commit(head)):
                     self._abandon()
                     self.result.commit = current
                     self.result.changed = False
                     break
-            self._check_clashes(merged)
-            tree, blobs = write_tree(self.ds.objects, merged, known=cat.registered)
+                if changed:
+                    self._check_delta_clashes(view, delta)
+                    tree, blobs = write_delta(
+                        self.ds.objects, view.tree, delta.changed, delta.removed,
+                        files=delta.files, size=delta.bytes, known=cat.registered)
+                else:  # the same tree, computed from new inputs
+                    tree, blobs = view.tree, []
+                learned = {p for e in delta.changed.values() for p, _, _ in e.parts}
+            else:
+                merged, changed = self._merge(view.under("") if view is not None else {})
+                self.result.files = len(merged)
+                if not changed and self._adds_no_lineage(current := self._commit(head)):
+                    self._abandon()
+                    self.result.commit = current
+                    self.result.changed = False
+                    break
+                self._check_clashes(merged)
+                tree, blobs = write_tree(self.ds.objects, merged, known=cat.registered)
+                learned = {p for e in merged.values() for p, _, _ in e.parts}
+            tree_digest = tree.digest
             registry = [(d, "tree", 0) for d in blobs]
             # Every pack this writer made is registered, referenced or not, so fsck can
             # collect the unreferenced ones later.
             registry += [(d, "pack", self.writer.sizes[d]) for d in self.writer.packs]
             registry += [(d, packindex.KIND, n) for d, n in self.writer.indexes]
-            learned = {p for e in merged.values() for p, _, _ in e.parts} - set(self.writer.packs)
             commit = cat.finish_commit(
                 commit_id=self.id, repo=self.repo, branch=self.branch, expected_head=head,
                 row_exists=self._row, origin=self.origin, message=self.message, info=self.info,
-                tree=tree.digest, files=tree.files, size=tree.bytes,
+                tree=tree_digest, files=tree.files, size=tree.bytes,
                 provenance=self.provenance, blobs=registry,
-                reused=learned,
+                reused=learned - set(self.writer.packs),
             )
             if commit is not None:
                 self.result.commit = commit
@@ -669,30 +824,95 @@ class CommitWriter:
         self.result.packs = list(self.writer.packs)
         self._finished = True
 
+    def _delta(self, view: TreeView | None) -> _Delta | None:
+        """The commit's changes against the base, when they are few enough to be written as
+        a delta on it (see tree.py); None when a full tree is written instead."""
+        if view is None or "" in self._deletes:
+            return None
+        if not view.tree.takes_delta(len(self._puts) + len(self._gone)):
+            return None
+        removed: dict[str, _Old] = dict(self._gone)
+        for folder in self._deletes:
+            removed.update((p, (e.size, e.mode, e.digest))
+                           for p, e in view.under(folder).items())
+        if not view.tree.takes_delta(len(self._puts) + len(removed)):
+            return None
+        missed = self._vouched.missed if self._vouched is not None else {}
+        changed: dict[str, FileEntry] = {}
+        new: list[str] = []
+        files, size = view.tree.files, view.tree.bytes
+        for path, e in self._puts.items():
+            old = removed.pop(path, None) or missed.get(path)
+            if old is None:
+                found = view.get(path)
+                old = None if found is None else (found.size, found.mode, found.digest)
+            if old is not None and old[2] == e.digest and old[1] == e.mode:
+                continue
+            changed[path] = e
+            if old is None:
+                new.append(path)
+                files += 1
+                size += e.size
+            else:
+                size += e.size - old[0]
+        files -= len(removed)
+        size -= sum(old[0] for old in removed.values())
+        return _Delta(changed, removed, new, files, size)
+
+    def _check_delta_clashes(self, view: TreeView, delta: _Delta) -> None:
+        """_check_clashes for a delta: only the paths new to the base can clash, with a file
+        in a folder's place (in the base or put here) or a folder in a file's."""
+        if not delta.new:
+            return
+        folders: set[str] = set()
+        for path in delta.new:
+            while "/" in path:
+                path = path.rpartition("/")[0]
+                if path in folders:
+                    break
+                folders.add(path)
+        for folder in sorted(folders):
+            here = folder in self._puts or (
+                folder not in delta.removed and view.get(folder) is not None)
+            if here:
+                path = next(p for p in sorted(delta.new) if p.startswith(folder + "/"))
+                raise Conflict(
+                    f"cannot put '/{path}' in {self.repo}@{self.branch}: '/{folder}' is a "
+                    "file there",
+                    hint=f"delete '/{folder}' first, or put under another path",
+                )
+        for path in delta.new:
+            inside = [p for p in view.under(path, files_only_under=True)
+                      if p not in delta.removed]
+            if inside:
+                raise Conflict(
+                    f"cannot put file '/{path}' in {self.repo}@{self.branch}: it is a folder "
+                    f"there (holding '/{inside[0]}')",
+                    hint="put under another path, or delete the folder first (--sync)",
+                )
+
     def _unchanged_by_memo(self) -> bool:
         """True (and the result filled in) when the memo of the last identical put proves
         that nothing changed: no tree is loaded then, nothing is written."""
-        if self.memo_key is None or self._plan_fingerprint is None or self._puts:
-            return False
-        if self._batch or self._resolved:
+        hits = self._hits
+        if (self.memo_key is None or hits is None or self._puts or self._batch
+                or self._resolved or len(hits.paths) != len(self._plan_paths)):
             return False
         memo = self.ds.stat_cache.memo(*self.memo_key)
-        if memo is None:
+        if (memo is None or memo.head != self.base_head or memo.files != len(self._plan_paths)
+                or memo.snapshot is None or memo.snapshot != hits.snapshot.source
+                or (self.sync and not memo.sync)):
             return False
-        head, files, fingerprint, sync = memo
-        if (head != self.base_head or files != len(self._plan_paths)
-                or fingerprint != self._plan_fingerprint or (self.sync and not sync)):
+        if self._current_head() != memo.head:
             return False
-        if self._current_head() != head:
-            return False
-        commit = self._commit(head)
+        commit = self._commit(memo.head)
         if not self._adds_no_lineage(commit):
             return False
         self.result.commit = commit
         self.result.changed = False
         self.result.files = commit.files if commit else 0
-        self.result.files_unchanged = len(self._cached)
-        self._cached = {}
+        self.result.files_unchanged = len(hits.paths)
+        self._hit_groups = []
         self._finished = True
         return True
 
@@ -708,10 +928,17 @@ class CommitWriter:
             return True
         return head is not None and set(self.provenance) <= set(head.provenance)
 
-    def _resolve_cached(self, base: dict[str, FileEntry]) -> None:
+    def _resolve_cached(self, view: TreeView | None) -> None:
         """Turn stat-cache hits into entries; re-read files whose packs were collected."""
+        self._materialize_hits()
+        if not self._cached:
+            return
         decoded: list[tuple[str, CachedRow, FileEntry]] = []
         rows = self._stat_rows
+        # Many hits: one pass over the pages beats a page lookup per hit.
+        many = view is not None and len(self._cached) > 256
+        base: dict[str, FileEntry] | TreeView = (
+            {} if view is None else view.under("") if many else view)
         for path, (local, row) in self._cached.items():
             key, mode, digest, parts = row
             old = base.get(path)
@@ -755,10 +982,17 @@ class CommitWriter:
     def _merge(self, base: dict[str, FileEntry]) -> tuple[dict[str, FileEntry], bool]:
         if not base:  # a first put: nothing to compare with (no loop over 100,000 puts)
             return dict(self._puts), bool(self._puts)
+        merged = dict(base)
         if self._deletes:
-            merged = {p: e for p, e in base.items() if not any(_under(p, d) for d in self._deletes)}
-        else:
-            merged = dict(base)
+            keys = list(base)  # in path order
+            for folder in self._deletes:
+                merged.pop(folder, None)
+                lo = bisect.bisect_left(keys, folder + "/") if folder else 0
+                hi = bisect.bisect_left(keys, folder + "0") if folder else len(keys)
+                for path in keys[lo:hi]:  # '0' sorts right after '/'
+                    merged.pop(path, None)
+        for path in self._gone:
+            merged.pop(path, None)
         changed = False
         for path, e in self._puts.items():
             old = base.get(path)
@@ -849,14 +1083,6 @@ def paused_gc() -> Iterator[None]:
     finally:
         if was_on:
             gc.enable()
-
-
-def _fingerprint(paths: Sequence[str], digests: Sequence[str]) -> str:
-    """Of the files' repo paths and content digests (hex), in order."""
-    # One update of the joined text (the same digest as one update per file, at a fraction
-    # of the calls for 100,000 files).
-    text = "".join(map("{}\0{}\n".format, paths, digests))
-    return str(blake3.blake3(text.encode(), max_threads=blake3.blake3.AUTO).hexdigest())
 
 
 def _read_group(locals_: list[str], paths: list[str]) -> _Group:
