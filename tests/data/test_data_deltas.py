@@ -252,3 +252,47 @@ def test_a_file_put_then_deleted_in_one_commit_is_gone(ds: DataStore, files: int
     got = entries(ds, "r@master")
     assert "a/x.txt" not in got and {"a/y.txt", "b.txt"} <= got.keys()
     assert ds.read_bytes("r@master:/a/y.txt") == b"y"
+
+
+def snapshot_row(ds: DataStore, root: Path) -> tuple[int, bytes | None]:
+    db = ds.stat_cache._db
+    assert db is not None
+    files, patch = db.execute("SELECT files, patch FROM snapshots WHERE root = ?",
+                              (str(root),)).fetchone()
+    return files, patch
+
+
+def test_changed_rows_are_saved_as_a_patch_on_the_snapshot(ds: DataStore,
+                                                           tmp_path: Path) -> None:
+    root = folder(tmp_path, 160)
+    ds.create_repo("r")
+    ds.put("r@master", [root])
+    assert snapshot_row(ds, root) == (160, None)
+    rounds = [["s0/f0000.bin"], ["s1/f0001.bin", "s2/f0002.bin"], ["s0/f0000.bin"]]
+    for changed in rounds:
+        touch_change(root, changed)
+        result = ds.put("r@master", [root])
+        assert (result.files_read, result.files_unchanged) == (len(changed), 160 - len(changed))
+        assert snapshot_row(ds, root)[1] is not None      # patched, not rewritten
+        again = ds.put("r@master", [root])                # the patched snapshot is trusted
+        assert (again.changed, again.files_read) == (False, 0)
+    for rel in ("s0/f0000.bin", "s1/f0001.bin", "s2/f0002.bin"):
+        assert ds.read_bytes(f"r@master:/{rel}") == (root / rel).read_bytes()
+    # A change to more than 1/8 of the rows folds the patch into a new snapshot.
+    many = [f"s{i % 8}/f{i:04d}.bin" for i in range(0, 160, 6)]
+    touch_change(root, many)
+    assert ds.put("r@master", [root]).files_read == len(many)
+    assert snapshot_row(ds, root) == (160, None)
+    assert ds.put("r@master", [root]).files_read == 0
+
+
+def test_a_racy_file_is_not_patched_into_the_snapshot(ds: DataStore, tmp_path: Path) -> None:
+    root = folder(tmp_path, 64)
+    ds.create_repo("r")
+    ds.put("r@master", [root])
+    (root / "s0" / "f0000.bin").write_bytes(b"just now")    # mtime: now (racy)
+    assert ds.put("r@master", [root]).files_read == 1
+    files, patch = snapshot_row(ds, root)
+    assert (files, patch) == (63, None)   # saved whole, without the racy file
+    assert ds.put("r@master", [root]).files_read == 1        # so it is read again
+    assert ds.read_bytes("r@master:/s0/f0000.bin") == b"just now"

@@ -16,6 +16,12 @@ files insert 100,000 rows, 30 MB written twice through the WAL). Layout, little-
     files x size i64 | files x mtime_ns i64 | files x ctime_ns i64 | files x inode u64
     files x mode u32 | files x content digest (32 raw bytes) | files x parts u32
     for every part, in file order: pack number u32 | offset u64 | length u64
+
+A re-put that changed a few files of a folder whose snapshot it trusted (same files, same
+order) saves only those rows, as a *patch* beside the snapshot: rewriting 11 MB for 1,000
+changed files of 100,000 was a third of such a put. Layout: b"FYSP" | rows u32 | rows x
+position u32 | the rows as a snapshot (above). A patch covering more than 1/PATCH_SHARE of
+the rows is folded into a new snapshot instead.
 """
 
 from __future__ import annotations
@@ -41,6 +47,8 @@ CachedRow = tuple[StatKey, int, str, tuple[Part, ...]]
 """What the cache knows of a file: (stat key, mode, content digest hex, parts)."""
 
 MAGIC: Final = b"FYSC"
+PATCH_MAGIC: Final = b"FYSP"
+PATCH_SHARE: Final = 8
 VERSION: Final = 1
 _HEAD: Final = struct.Struct("<4sB3xIII")
 
@@ -167,8 +175,51 @@ class Memo(NamedTuple):
     whose every file is a hit on it changes nothing)."""
 
 
-def _digest(data: bytes) -> str:
-    return str(blake3.blake3(data).hexdigest())
+def _digest(data: bytes, patch: bytes | None = None) -> str:
+    h = blake3.blake3(data)
+    if patch is not None:
+        h.update(patch)
+    return str(h.hexdigest())
+
+
+def _packs_named(data: bytes) -> set[bytes]:
+    """The raw pack digests a snapshot names (none when it is damaged)."""
+    try:
+        npacks = _HEAD.unpack_from(data)[3]
+    except struct.error:
+        return set()
+    return {data[i : i + 32] for i in range(_HEAD.size, _HEAD.size + 32 * npacks, 32)}
+
+
+def encode_patch(root: str, positions: list[int], rows: StatRows) -> bytes:
+    count = len(positions)
+    return b"".join((PATCH_MAGIC, struct.pack(f"<I{count}I", count, *positions),
+                     encode(root, rows)))
+
+
+def decode_patch(root: str, data: bytes) -> tuple[list[int], StatRows]:
+    if data[:4] != PATCH_MAGIC:
+        raise ValueError("not a stat cache patch")
+    count = struct.unpack_from("<I", data, 4)[0]
+    positions = list(struct.unpack_from(f"<{count}I", data, 8))
+    rows = decode(root, data[8 + 4 * count :])
+    if len(rows) != count:
+        raise ValueError("a stat cache patch of the wrong length")
+    return positions, rows
+
+
+def apply_patch(rows: StatRows, positions: list[int], patch: StatRows) -> None:
+    for i, pos in enumerate(positions):
+        rows.locals[pos] = patch.locals[i]
+        rows.keys[pos] = patch.keys[i]
+        rows.modes[pos] = patch.modes[i]
+        rows.digests[pos] = patch.digests[i]
+        rows.parts[pos] = patch.parts[i]
+
+
+def _concat(a: StatRows, b: StatRows) -> StatRows:
+    return StatRows(a.locals + b.locals, a.keys + b.keys, a.modes + b.modes,
+                    a.digests + b.digests, a.parts + b.parts)
 
 
 def _under(folder: str) -> tuple[str, str]:
@@ -192,8 +243,11 @@ class StatCache:
             db.execute("DROP TABLE IF EXISTS entries")
             db.execute(
                 "CREATE TABLE IF NOT EXISTS snapshots (store TEXT NOT NULL, root TEXT NOT NULL, "
-                "files INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY (store, root))"
+                "files INTEGER NOT NULL, data BLOB NOT NULL, patch BLOB, "
+                "PRIMARY KEY (store, root))"
             )
+            if "patch" not in {r[1] for r in db.execute("PRAGMA table_info(snapshots)")}:
+                db.execute("ALTER TABLE snapshots ADD COLUMN patch BLOB")  # an older cache
             db.execute(
                 "CREATE TABLE IF NOT EXISTS memos (store TEXT NOT NULL, root TEXT NOT NULL, "
                 "target TEXT NOT NULL, head TEXT, files INTEGER, "
@@ -238,16 +292,19 @@ class StatCache:
         # Outer snapshots first, so the rows of the newer, inner ones win.
         for root in sorted(self._roots(folder), key=len):
             row = self._db.execute(
-                "SELECT data FROM snapshots WHERE store = ? AND root = ?", (self.store, root)
+                "SELECT data, patch FROM snapshots WHERE store = ? AND root = ?",
+                (self.store, root),
             ).fetchone()
             if row is None:
                 continue
             try:
                 rows = decode(root, row[0])
-            except (ValueError, struct.error, UnicodeDecodeError):
+                if row[1] is not None:
+                    apply_patch(rows, *decode_patch(root, row[1]))
+            except (ValueError, IndexError, struct.error, UnicodeDecodeError):
                 continue  # damaged: its files are read again, and the next put replaces it
             if root == folder:
-                rows.source = _digest(row[0])
+                rows.source = _digest(row[0], row[1])
             if len(root) < len(folder):  # a folder the put's folder is in: keep its part
                 rows = rows.select([i for i, local in enumerate(rows.locals)
                                     if local == folder or local.startswith(lo)])
@@ -284,8 +341,9 @@ class StatCache:
                     "DELETE FROM snapshots WHERE store = ? AND root >= ? AND root < ?",
                     (self.store, lo, hi),
                 )
-                self._db.execute("INSERT OR REPLACE INTO snapshots VALUES (?,?,?,?)",
-                                 (self.store, root, len(rows), data))
+                self._db.execute(
+                    "INSERT OR REPLACE INTO snapshots (store, root, files, data, patch) "
+                    "VALUES (?,?,?,?,NULL)", (self.store, root, len(rows), data))
                 self._db.execute("COMMIT")
             except sqlite3.Error:
                 self._db.execute("ROLLBACK")
@@ -294,6 +352,51 @@ class StatCache:
             return None
         return _digest(data)
 
+    def save_patch(self, root: str, source: str, positions: list[int], rows: StatRows,
+                   now_ns: int) -> str | None:
+        """Replace the rows at `positions` of the snapshot of `root`, which must still be
+        the one whose digest is `source`; returns the new digest, or None when a whole
+        snapshot must be saved instead (a changed snapshot, a racy file, a big patch)."""
+        if self._db is None or not rows.keys:
+            return None
+        if max(map(_mtime, rows.keys)) >= now_ns - RACY_NS:
+            return None  # such a file must not be cached: a whole snapshot leaves it out
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                row = self._db.execute(
+                    "SELECT data, patch, files FROM snapshots WHERE store = ? AND root = ?",
+                    (self.store, root),
+                ).fetchone()
+                if row is None or _digest(row[0], row[1]) != source:
+                    self._db.execute("ROLLBACK")
+                    return None
+                at: dict[int, int] = {}
+                if row[1] is not None:  # the rows patched before, unless patched again now
+                    old_positions, old = decode_patch(root, row[1])
+                    at = dict(zip(old_positions, itertools.count()))
+                    merged = StatRows()
+                    mine = set(positions)
+                    for pos, i in at.items():
+                        if pos not in mine:
+                            merged.add(old.locals[i], old.keys[i], old.modes[i], old.digests[i],
+                                       old.parts[i])
+                    kept = [pos for pos in old_positions if pos not in mine]
+                    positions, rows = kept + positions, _concat(merged, rows)
+                if len(positions) * PATCH_SHARE > row[2] or max(positions) >= row[2]:
+                    self._db.execute("ROLLBACK")
+                    return None
+                patch = encode_patch(root, positions, rows)
+                self._db.execute("UPDATE snapshots SET patch = ? WHERE store = ? AND root = ?",
+                                 (patch, self.store, root))
+                self._db.execute("COMMIT")
+            except sqlite3.Error:
+                self._db.execute("ROLLBACK")
+                raise
+        except sqlite3.Error:
+            return None
+        return _digest(row[0], patch)
+
     def forget_packs(self, packs: set[str]) -> None:
         """Drop the snapshots that point into packs that were collected (their files are
         read again by the next put)."""
@@ -301,15 +404,14 @@ class StatCache:
             return
         raws = {bytes.fromhex(p[len(PREFIX) :]) for p in packs}
         gone = []
-        for root, data in self._db.execute(
-            "SELECT root, data FROM snapshots WHERE store = ?", (self.store,)
+        for root, data, patch in self._db.execute(
+            "SELECT root, data, patch FROM snapshots WHERE store = ?", (self.store,)
         ).fetchall():
-            try:
-                npacks = _HEAD.unpack_from(data)[3]
-            except struct.error:
-                npacks = 0
-            named = {data[i : i + 32] for i in range(_HEAD.size, _HEAD.size + 32 * npacks, 32)}
-            if named & raws or not npacks:
+            named = _packs_named(data)
+            if patch is not None:
+                count = int.from_bytes(patch[4:8], "little")
+                named |= _packs_named(patch[8 + 4 * count :])
+            if named & raws or not named:
                 gone.append((self.store, root))
         with contextlib.suppress(sqlite3.Error):
             self._db.executemany("DELETE FROM snapshots WHERE store = ? AND root = ?", gone)

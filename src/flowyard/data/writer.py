@@ -166,6 +166,9 @@ class _Hits:
     rows: tuple[list[StatKey], list[int], list[str], list[tuple[Part, ...]]]
     missed: dict[str, _Old]
     """repo path -> the snapshot's (size, mode, digest) for files read again."""
+    miss_at: dict[str, int]
+    """local path -> row of the snapshot, for files read again, when the snapshot lists
+    the planned files in the plan's order (its changed rows can then be saved as a patch)."""
 
 
 @dataclass(slots=True)
@@ -373,7 +376,10 @@ class CommitWriter:
             digests = [snap.digests[j] for j in where]
             parts = [snap.parts[j] for j in where]
         missed: dict[str, _Old] = {}
+        miss_at: dict[str, int] = {}
         if snap.source is not None:
+            if at is None:  # the snapshot is in the plan's order
+                miss_at = {plan.locals[i]: i for i in misses}
             for i in misses:
                 j = i if at is None else at.get(plan.locals[i])
                 if j is not None:
@@ -382,7 +388,7 @@ class CommitWriter:
         # Made entries in finish() only when they differ from the base tree's (or not at
         # all, when the memo vouches for them).
         self._hit_groups.append(_Hits(plan.root, plan.prefix, snap, plan.locals, paths, locals_,
-                                      (keys, modes, digests, parts), missed))
+                                      (keys, modes, digests, parts), missed, miss_at))
         self._tick(sum(map(_size_of, keys)))
         self._read_many([plan.locals[i] for i in misses], [plan.paths[i] for i in misses],
                         [plan.keys[i][0] for i in misses])
@@ -728,6 +734,20 @@ class CommitWriter:
         """One stat cache snapshot per local folder (or file) planned, of the files under it
         that were read or vouched for."""
         rows, cache = self._stat_rows, self.ds.stat_cache
+        hits = self._vouched
+        if hits is not None and hits.miss_at and not self._gone and hits.snapshot.source:
+            # Vouched hits first, then the files read again: only those are saved, as a
+            # patch on the snapshot they were compared with.
+            n = len(hits.paths)
+            read = StatRows(rows.locals[n:], rows.keys[n:], rows.modes[n:], rows.digests[n:],
+                            rows.parts[n:])
+            positions = [hits.miss_at.get(local, -1) for local in read.locals]
+            if positions and -1 not in positions:
+                saved = cache.save_patch(hits.root, hits.snapshot.source, positions, read,
+                                         self._started_ns)
+                if saved is not None:
+                    self._saved_snapshot = saved
+                    return
         for root in dict.fromkeys(self._roots):
             head = root + "/"
             if len(self._roots) == 1 and all(map(str.startswith, rows.locals,
