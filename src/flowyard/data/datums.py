@@ -13,6 +13,7 @@ datum per group key with the files of every datum that has it.
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import re
 from collections.abc import Iterable, Mapping
@@ -114,31 +115,27 @@ def pfs_datums(pfs: PfsInput, entries: Mapping[str, FileEntry]) -> list[Datum]:
         for i in range(1, len(parts) + 1):
             candidates.add("/" + "/".join(parts[:i]))
     matches = {c: m for c in candidates if (m := regex.fullmatch(c)) is not None}
-    # A folder match gives way to matches below it (so '/**' means every file).
-    keep = [
-        c for c in matches if not any(o != c and o.startswith(c + "/") for o in matches)
-    ] if len(matches) < 20_000 else _deepest(matches)
+    ordered = sorted(matches)
+    paths = sorted(entries)
     out = []
-    for c in sorted(keep):
+    for c in ordered:
+        if _has_under(ordered, c):  # a folder match gives way to matches below it ('/**')
+            continue
         rel = c[1:]
         if rel in entries:
             files: tuple[DatumFile, ...] = (DatumFile(name, entries[rel]),)
-        else:
-            files = tuple(
-                DatumFile(name, entries[p]) for p in sorted(entries) if p.startswith(rel + "/")
-            )
+        else:  # a folder: the files under it, a range of the sorted paths
+            lo, hi = bisect.bisect_left(paths, rel + "/"), bisect.bisect_left(paths, rel + "0")
+            files = tuple(DatumFile(name, entries[p]) for p in paths[lo:hi])
         out.append(Datum(files, _key(pfs.join_on or pfs.group_by, matches[c].groups(), name)))
     return out
 
 
-def _deepest(matches: Mapping[str, object]) -> list[str]:
-    ordered = sorted(matches)
-    keep = []
-    for i, c in enumerate(ordered):
-        nxt = ordered[i + 1] if i + 1 < len(ordered) else ""
-        if not nxt.startswith(c + "/"):
-            keep.append(c)
-    return keep
+def _has_under(ordered: list[str], path: str) -> bool:
+    """Whether a path in sorted `ordered` lies under `path/` (those sort together, from
+    `path/` on; '/a-b' sorts between '/a' and '/a/x', so the next path is no answer)."""
+    i = bisect.bisect_left(ordered, path + "/")
+    return i < len(ordered) and ordered[i].startswith(path + "/")
 
 
 def datums(node: Input, inputs: Mapping[str, Mapping[str, FileEntry]]) -> list[Datum]:

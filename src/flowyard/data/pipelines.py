@@ -102,6 +102,8 @@ class JobPlan:
     todo: list[Datum]
     old_map: Mapping[str, list[str]]
     old_entries: Mapping[str, FileEntry]
+    old_commit: str | None = None
+    """The output commit of the last success, which old_entries are the files of."""
 
 
 _JOB_COLS = [t.data_jobs.c[f] for f in Job.__dataclass_fields__]
@@ -307,7 +309,8 @@ class DataPipelines:
             if prev is not None and prev.output_commit else {}
         )
         todo = [d for d in all_datums if d.id not in old_map]
-        return JobPlan(p, job, all_datums, todo, old_map, old_entries)
+        return JobPlan(p, job, all_datums, todo, old_map, old_entries,
+                       prev.output_commit if prev is not None else None)
 
     def fail(self, plan: JobPlan, failed: list[DatumFailure]) -> Job:
         """Finish a job whose datums failed; the output branch stays where it was."""
@@ -321,19 +324,31 @@ class DataPipelines:
     def publish(self, plan: JobPlan, outcomes: list[Outcome]) -> Job:
         """Commit the outputs of the datums run and those reused as one output commit."""
         return self._publish(plan.pipeline, plan.job, plan.datums, outcomes, plan.old_map,
-                             plan.old_entries)
+                             plan.old_entries, plan.old_commit)
 
     def _publish(self, p: DataPipeline, job: Job, all_datums: list[Datum],
                  outcomes: list[Outcome], old_map: Mapping[str, list[str]],
-                 old_entries: Mapping[str, FileEntry]) -> Job:
+                 old_entries: Mapping[str, FileEntry], old_commit: str | None = None) -> Job:
         owners: dict[str, str] = {}
         with self.ds.open_commit(
             f"{p.output_repo}@master", origin="data-pipeline",
             provenance=sorted(job.inputs.values()), message=f"job {job.id}",
             info={"pipeline": p.metadata.name, "job": job.id},
         ) as commit:
-            commit.delete("")
             done = {o.datum.id: o for o in outcomes}
+            # The output branch still at the last success's commit (the usual case): the
+            # reused datums' files are there already, so only the outputs of the datums run
+            # again or gone are taken out, and the commit holds just the change (a delta).
+            # Otherwise the output is written whole.
+            incremental = old_commit is not None and commit.base_head == old_commit
+            if incremental:
+                current = {d.id for d in all_datums}
+                for datum_id, written in old_map.items():
+                    if datum_id in done or datum_id not in current:
+                        for rel in written:
+                            commit.delete(rel)
+            else:
+                commit.delete("")
             for d in all_datums:
                 paths: list[str] = []
                 if d.id in done:
@@ -345,7 +360,8 @@ class DataPipelines:
                     for rel in old_map.get(d.id, []):
                         self._claim(owners, rel, d, job, p)
                         if rel in old_entries:
-                            commit.put_entry(old_entries[rel])
+                            if not incremental:
+                                commit.put_entry(old_entries[rel])
                             paths.append(rel)
                 job.datums[d.id] = paths
             result = commit.finish()

@@ -32,6 +32,7 @@ import operator
 import os
 import sqlite3
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final, NamedTuple
@@ -173,6 +174,22 @@ class Memo(NamedTuple):
     """The digest of the stat cache snapshot the put saved: while the head is unmoved and
     the snapshot is this one, its rows are what the head holds at their paths (a re-put
     whose every file is a hit on it changes nothing)."""
+
+
+class _Abandon(Exception):
+    """Leave a write transaction without a change."""
+
+
+@contextlib.contextmanager
+def _immediate(db: sqlite3.Connection) -> Iterator[None]:
+    """A write transaction: committed at the end, rolled back on any exception."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
 
 
 def _digest(data: bytes, patch: bytes | None = None) -> str:
@@ -335,8 +352,7 @@ class StatCache:
         data = encode(root, rows)
         lo, hi = _under(root)
         try:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
+            with _immediate(self._db):
                 self._db.execute(
                     "DELETE FROM snapshots WHERE store = ? AND root >= ? AND root < ?",
                     (self.store, lo, hi),
@@ -344,10 +360,6 @@ class StatCache:
                 self._db.execute(
                     "INSERT OR REPLACE INTO snapshots (store, root, files, data, patch) "
                     "VALUES (?,?,?,?,NULL)", (self.store, root, len(rows), data))
-                self._db.execute("COMMIT")
-            except sqlite3.Error:
-                self._db.execute("ROLLBACK")
-                raise
         except sqlite3.Error:
             return None
         return _digest(data)
@@ -362,38 +374,25 @@ class StatCache:
         if max(map(_mtime, rows.keys)) >= now_ns - RACY_NS:
             return None  # such a file must not be cached: a whole snapshot leaves it out
         try:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
+            with _immediate(self._db):
                 row = self._db.execute(
                     "SELECT data, patch, files FROM snapshots WHERE store = ? AND root = ?",
                     (self.store, root),
                 ).fetchone()
                 if row is None or _digest(row[0], row[1]) != source:
-                    self._db.execute("ROLLBACK")
-                    return None
-                at: dict[int, int] = {}
+                    raise _Abandon
                 if row[1] is not None:  # the rows patched before, unless patched again now
                     old_positions, old = decode_patch(root, row[1])
-                    at = dict(zip(old_positions, itertools.count()))
-                    merged = StatRows()
                     mine = set(positions)
-                    for pos, i in at.items():
-                        if pos not in mine:
-                            merged.add(old.locals[i], old.keys[i], old.modes[i], old.digests[i],
-                                       old.parts[i])
-                    kept = [pos for pos in old_positions if pos not in mine]
-                    positions, rows = kept + positions, _concat(merged, rows)
+                    keep = [i for i, pos in enumerate(old_positions) if pos not in mine]
+                    positions = [old_positions[i] for i in keep] + positions
+                    rows = _concat(old.select(keep), rows)
                 if len(positions) * PATCH_SHARE > row[2] or max(positions) >= row[2]:
-                    self._db.execute("ROLLBACK")
-                    return None
+                    raise _Abandon
                 patch = encode_patch(root, positions, rows)
                 self._db.execute("UPDATE snapshots SET patch = ? WHERE store = ? AND root = ?",
                                  (patch, self.store, root))
-                self._db.execute("COMMIT")
-            except sqlite3.Error:
-                self._db.execute("ROLLBACK")
-                raise
-        except sqlite3.Error:
+        except (sqlite3.Error, _Abandon):
             return None
         return _digest(row[0], patch)
 
