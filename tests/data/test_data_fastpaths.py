@@ -103,3 +103,27 @@ def test_native_reads_answer_as_the_catalog_does(ds: DataStore, tmp_path: Path) 
     assert reads.branch("out", "dev") is None and reads.branch("nope", "master") is None
     ds.create_branch("raw@empty")
     assert reads.branch("raw", "empty") == (None, None)
+
+
+def test_readers_tell_files_on_disk_from_cached_ones(tmp_path: Path) -> None:
+    """The reader pool grows for files that come from the disk, found by asking the page
+    cache (RWF_NOWAIT), not by timing, which a busy CPU also slows."""
+    from flowyard.data.writer import PROBE_EVERY, _read_group
+
+    root = write_files(tmp_path / "src", {f"f{i:03d}": os.urandom(1024) for i in range(64)})
+    locals_ = sorted(str(p) for p in root.iterdir())
+    cached = _read_group(locals_, [Path(p).name for p in locals_])
+    if not cached.probed:
+        pytest.skip("this file system does not answer RWF_NOWAIT reads")
+    assert (cached.probed, cached.cold, cached.waited()) == (64 // PROBE_EVERY, 0, False)
+    os.sync()
+    for local in locals_:
+        fd = os.open(local, os.O_RDONLY)
+        try:
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        finally:
+            os.close(fd)
+    cold = _read_group(locals_, [Path(p).name for p in locals_])
+    if cold.cold == 0:
+        pytest.skip("the page cache kept the files (tmpfs?): nothing came from the disk")
+    assert cold.waited() and cold.digests == cached.digests

@@ -118,8 +118,8 @@ class _Group:
     """Small files read on a reader thread, as columns: one object per group of files, not
     one per file, so the main thread packs and records a group in a few C-level calls."""
 
-    __slots__ = ("big", "cpu", "datas", "digests", "keys", "locals", "modes", "paths", "runs",
-                 "sizes", "wall")
+    __slots__ = ("big", "cold", "cpu", "datas", "digests", "keys", "locals", "modes", "paths",
+                 "probed", "runs", "sizes", "wall")
 
     def __init__(self, locals_: list[str], paths: list[str]) -> None:
         self.locals = locals_
@@ -134,14 +134,21 @@ class _Group:
         """(local, repo path) of files found too big for one chunk: streamed instead."""
         self.wall = self.cpu = 0.0
         """Seconds the reader took for the group, and of them on a CPU."""
+        self.probed = self.cold = 0
+        """Files asked whether they were in the page cache (RWF_NOWAIT), and those not."""
         self.runs: list[tuple[PendingPack, list[int]]] | None = None
         """Once packed: the packs the files went to, with their offsets, in file order (None
         when some were stored already: their locations are looked up one by one)."""
 
     def waited(self) -> bool:
-        """Whether reading the group was much waiting (for the disk): half as long again as
-        it was on a CPU (from the page cache, 1.0-1.1 times), and longer than page-cache
-        reads take."""
+        """Whether reading the group was much waiting for the disk: half of the files probed
+        were not in the page cache. Without probes (a file system without RWF_NOWAIT), when
+        it took half as long again as it was on a CPU (from the page cache, 1.0-1.1 times),
+        and longer than page-cache reads take; on a busy machine that also counts waiting
+        for a CPU or the GIL, which made a put of cached files read on four threads, with
+        half as much CPU again."""
+        if self.probed:
+            return self.cold * 2 >= self.probed
         return self.wall > 1.5 * self.cpu and self.wall > WAITED_PER_FILE * len(self.locals)
 
 
@@ -457,9 +464,8 @@ class CommitWriter:
         # more only hand the GIL back and forth around each open/fstat/read/close (for
         # 100,000 files, 70,000-140,000 context switches and 40% more CPU with four). Files
         # that must come from the disk are read by READ_THREADS threads, so their I/O
-        # overlaps: the pool grows once four of the last five groups spent much of their
-        # time waiting (a group or two wait for the GIL while a pack is stored; a disk makes
-        # every group wait).
+        # overlaps: the pool grows once four of the last five groups found their files on
+        # the disk (see _Group.waited).
         one = ThreadPoolExecutor(1)
         many: ThreadPoolExecutor | None = None
         waits: deque[bool] = deque(maxlen=5)
@@ -1105,6 +1111,24 @@ def paused_gc() -> Iterator[None]:
             gc.enable()
 
 
+PROBE_EVERY: Final = 8
+"""Every this many files a reader asks whether the file is in the page cache."""
+_probing = hasattr(os, "RWF_NOWAIT")
+
+
+def _in_page_cache(fd: int, buf: bytearray) -> bool:
+    """Whether the start of an open file is in the page cache: a read that must not wait
+    for the disk (RWF_NOWAIT) says so, and reads nothing otherwise."""
+    global _probing
+    try:
+        os.preadv(fd, [buf], 0, os.RWF_NOWAIT)
+    except BlockingIOError:
+        return False
+    except OSError:  # a file system without it: the readers' timing decides instead
+        _probing = False
+    return True
+
+
 def _read_group(locals_: list[str], paths: list[str]) -> _Group:
     """Read and hash a group of small files (on a reader thread). Only the open, fstat, read
     and close are steps per file here; the columns are then made by C-level maps."""
@@ -1115,8 +1139,9 @@ def _read_group(locals_: list[str], paths: list[str]) -> _Group:
     open_, fstat, read, close = os.open, os.fstat, os.read, os.close
     flags = _read_flags
     local = ""
+    probe = bytearray(1)
     try:
-        for local in locals_:
+        for i, local in enumerate(locals_):
             try:
                 fd = open_(local, flags)
             except PermissionError:
@@ -1125,6 +1150,9 @@ def _read_group(locals_: list[str], paths: list[str]) -> _Group:
                 flags = os.O_RDONLY  # O_NOATIME: only for the files' owner (or root)
                 fd = open_(local, flags)
             try:
+                if not i % PROBE_EVERY and _probing:
+                    g.probed += 1
+                    g.cold += not _in_page_cache(fd, probe)
                 st = fstat(fd)
                 size = st.st_size
                 if size >= SMALL_FILE:
