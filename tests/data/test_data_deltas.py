@@ -9,12 +9,13 @@ import time
 from pathlib import Path
 
 import pytest
-from data_helpers import age_files, write_files
+from data_helpers import age_files, make_store, write_files
 
 from flowyard.data import DataStore
 from flowyard.data.content import FileEntry
 from flowyard.data.tree import DELTA_SHARE, MAX_DEPTH, Tree
 from flowyard.errors import Conflict, NotFound
+from flowyard.settings import Settings
 
 
 def tree_of(ds: DataStore, ref: str) -> Tree:
@@ -296,3 +297,30 @@ def test_a_racy_file_is_not_patched_into_the_snapshot(ds: DataStore, tmp_path: P
     assert (files, patch) == (63, None)   # saved whole, without the racy file
     assert ds.put("r@master", [root]).files_read == 1        # so it is read again
     assert ds.read_bytes("r@master:/s0/f0000.bin") == b"just now"
+
+
+def test_vouched_hits_are_put_after_all_when_the_head_moves_mid_put(
+        ds: DataStore, tmp_path: Path, settings: Settings) -> None:
+    """Another writer commits while a trusted re-put is under way: the put is published on
+    top of that commit with every file it names, as any put (the hits are no longer known to
+    be the head's)."""
+    root = folder(tmp_path)
+    ds.create_repo("r")
+    ds.put("r@master", [root])
+    touch_change(root, ["s0/f0000.bin"])
+    other = make_store(tmp_path, settings)
+    moved: list[str] = []
+
+    def meanwhile(done: int, total: int) -> None:
+        if not moved:
+            moved.append(other.put_bytes("r@master:/s5/f0005.bin", b"someone else's")
+                         .commit.id)  # type: ignore[union-attr]
+
+    try:
+        result = ds.put("r@master", [root], progress=meanwhile)
+    finally:
+        other.close()
+    assert moved and result.commit is not None and result.commit.parents == moved
+    assert (result.files_read, result.files) == (1, 200)
+    for rel in ("s0/f0000.bin", "s5/f0005.bin"):
+        assert ds.read_bytes(f"r@master:/{rel}") == (root / rel).read_bytes()

@@ -271,10 +271,6 @@ class TreeView:
             return None
         return base.get(path)
 
-    def has_under(self, folder: str) -> bool:
-        """Whether any file lies under `folder/` (that is, `folder` is a folder here)."""
-        return bool(self.under(folder, files_only_under=True))
-
     def under(self, prefix: str = "", *, files_only_under: bool = False) -> dict[str, FileEntry]:
         """path -> entry of the file `prefix` and the files under it ('' = all), in path order
         (files_only_under: leave the file `prefix` itself out)."""

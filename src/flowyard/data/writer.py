@@ -610,7 +610,9 @@ class CommitWriter:
         # The stat cache is written while the tree and the commit are (sqlite releases the
         # GIL); its rows are safe before publishing: rows whose packs never got registered
         # are not trusted (see _resolve_cached).
-        saver = threading.Thread(target=self._save_stat_rows, daemon=True)
+        # The vouched hits are handed over: a retry of the publish may drop them meanwhile.
+        saver = threading.Thread(target=self._save_stat_rows, args=(self._vouched,),
+                                 daemon=True)
         saver.start()
         try:
             self._publish(view)
@@ -678,7 +680,6 @@ class CommitWriter:
         if self._gone:
             self._deletes = list(self._gone)
             self._gone = {}
-        hits.missed = {}
         self._vouched = None
 
     def _settle_entries(self) -> None:
@@ -736,11 +737,10 @@ class CommitWriter:
         if local is not None and key is not None:
             self._stat_rows.add(local, key, mode, rf.digest, parts)
 
-    def _save_stat_rows(self) -> None:
+    def _save_stat_rows(self, hits: _Hits | None) -> None:
         """One stat cache snapshot per local folder (or file) planned, of the files under it
-        that were read or vouched for."""
+        that were read or vouched for (`hits`: those vouched for, listed first)."""
         rows, cache = self._stat_rows, self.ds.stat_cache
-        hits = self._vouched
         if hits is not None and hits.miss_at and not self._gone and hits.snapshot.source:
             # Vouched hits first, then the files read again: only those are saved, as a
             # patch on the snapshot they were compared with.
@@ -759,7 +759,6 @@ class CommitWriter:
             if len(self._roots) == 1 and all(map(str.startswith, rows.locals,
                                                  itertools.repeat(head))):
                 mine = rows  # one folder, and nothing read from outside it: a C-level check
-                hits = self._vouched
                 if (hits is not None and hits.root == root and len(rows) == len(hits.plan_locals)
                         and rows.locals != hits.plan_locals):
                     # Hits first, then what was read: saved in the plan's order, the next
@@ -792,38 +791,31 @@ class CommitWriter:
                 self._unvouch()
                 view = self._view(head)
             delta = self._delta(view)
-            tree_digest: str
-            blobs: list[str]
-            learned: set[str]
             if delta is not None:
-                assert view is not None, "a delta has a base"
                 self.result.files = delta.files
                 changed = bool(delta.changed or delta.removed)
-                if not changed and self._adds_no_lineage(current := self._commit(head)):
-                    self._abandon()
-                    self.result.commit = current
-                    self.result.changed = False
-                    break
-                if changed:
-                    self._check_delta_clashes(view, delta)
-                    tree, blobs = write_delta(
-                        self.ds.objects, view.tree, delta.changed, delta.removed,
-                        files=delta.files, size=delta.bytes, known=cat.registered)
-                else:  # the same tree, computed from new inputs
-                    tree, blobs = view.tree, []
-                learned = {p for e in delta.changed.values() for p, _, _ in e.parts}
             else:
                 merged, changed = self._merge(view.under("") if view is not None else {})
                 self.result.files = len(merged)
-                if not changed and self._adds_no_lineage(current := self._commit(head)):
-                    self._abandon()
-                    self.result.commit = current
-                    self.result.changed = False
-                    break
+            if not changed and self._adds_no_lineage(current := self._commit(head)):
+                self._abandon()
+                self.result.commit = current
+                self.result.changed = False
+                break
+            if delta is None:
                 self._check_clashes(merged)
                 tree, blobs = write_tree(self.ds.objects, merged, known=cat.registered)
                 learned = {p for e in merged.values() for p, _, _ in e.parts}
-            tree_digest = tree.digest
+            elif changed:
+                assert view is not None, "a delta has a base"
+                self._check_delta_clashes(view, delta)
+                tree, blobs = write_delta(
+                    self.ds.objects, view.tree, delta.changed, delta.removed,
+                    files=delta.files, size=delta.bytes, known=cat.registered)
+                learned = {p for e in delta.changed.values() for p, _, _ in e.parts}
+            else:  # the same tree, computed from new inputs
+                assert view is not None, "a delta has a base"
+                tree, blobs, learned = view.tree, [], set()
             registry = [(d, "tree", 0) for d in blobs]
             # Every pack this writer made is registered, referenced or not, so fsck can
             # collect the unreferenced ones later.
@@ -832,7 +824,7 @@ class CommitWriter:
             commit = cat.finish_commit(
                 commit_id=self.id, repo=self.repo, branch=self.branch, expected_head=head,
                 row_exists=self._row, origin=self.origin, message=self.message, info=self.info,
-                tree=tree_digest, files=tree.files, size=tree.bytes,
+                tree=tree.digest, files=tree.files, size=tree.bytes,
                 provenance=self.provenance, blobs=registry,
                 reused=learned - set(self.writer.packs),
             )
