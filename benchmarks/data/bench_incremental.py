@@ -6,6 +6,8 @@ changing 1% of the files (re-put first), and a run with nothing changed, in-proc
 question it answers is the issue's "an incremental pipeline run costs in proportion to the
 change": the 1% job against the first. There is no peer run beside it: DVC's `dvc repro`
 runs a stage again as a whole when any of its inputs changed, it has no per-file datums.
+`FLOWYARD_DATUM_FORK=0` runs each datum in a fresh interpreter instead of a fork of the warm
+zygote, for the before/after of that change.
 """
 
 from __future__ import annotations

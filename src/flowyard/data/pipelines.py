@@ -4,19 +4,18 @@
 creates its output repo, owned by the pipeline so that nothing else writes there.
 `run(name)` makes one job: it computes the datums of the input branches' heads, reuses the
 outputs of datums the last successful job already processed with the same transform, runs
-the others (in parallel, each in its own process, with tries and a timeout), and publishes
+the others (in parallel, each in its own process: see transforms.py; with tries and a
+timeout), and publishes
 all outputs as ONE commit of the output repo whose provenance is the exact input commits.
 A failed datum fails the job with its log and leaves the output branch untouched.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
-import signal
-import subprocess
-import sys
 import tempfile
 import uuid
 from collections.abc import Mapping
@@ -35,24 +34,12 @@ from flowyard.data.content import FileEntry, PackReader
 from flowyard.data.datums import Datum, datums
 from flowyard.data.refs import check_repo_name, suggest
 from flowyard.data.repo import DataStore
+from flowyard.data.transforms import Transforms, transforms_for
 from flowyard.errors import Conflict, InvalidInput, NotFound, Problem, ResourceInvalid
 from flowyard.resources.data_pipeline import DataPipeline
 from flowyard.store.records import utcnow
 
 KIND: Final = "DataPipeline"
-LOG_TAIL: Final = 2000
-_RUNNER: Final = """
-import importlib, os, runpy, sys
-from pathlib import Path
-target, _, func = sys.argv[1].rpartition(":")
-if target.endswith(".py"):
-    fn = runpy.run_path(target)[func]
-else:
-    fn = getattr(importlib.import_module(target), func)
-fn(Path(os.environ["FLOWYARD_INPUT"]), Path(os.environ["FLOWYARD_OUTPUT"]))
-"""
-
-
 @dataclass(slots=True)
 class DatumFailure:
     datum: str
@@ -221,14 +208,22 @@ class DataPipelines:
         p, job, todo = plan.pipeline, plan.job, plan.todo
         work = Path(tempfile.mkdtemp(prefix=f"flowyard-job-{job.id[:8]}-"))
         try:
-            with ThreadPoolExecutor(p.spec.parallelism) as pool:
-                outcomes = list(pool.map(lambda d: self._run_datum(p, d, work), todo))
+            with transforms_for(p, datums=len(todo)) as runner, \
+                    ThreadPoolExecutor(p.spec.parallelism) as pool:
+                outcomes = list(pool.map(lambda d: self._run_datum(p, d, work, runner), todo))
             failed = [o.failure for o in outcomes if o.failure is not None]
             job.stats["processed"] = len(outcomes) - len(failed)
             job.stats["failed"] = len(failed)
             if failed:
                 return self.fail(plan, failed)
             return self.publish(plan, outcomes)
+        except Conflict as exc:   # two datums wrote the same path: the job fails, naming both
+            return self._finish(job, "Failed", error=str(exc))
+        except BaseException as exc:
+            # Whatever stopped the job (the store, Ctrl-C) must not leave it Running for good.
+            with contextlib.suppress(Exception):
+                self._finish(job, "Failed", error=f"the job stopped: {type(exc).__name__}: {exc}")
+            raise
         finally:
             shutil.rmtree(work, ignore_errors=True)
 
@@ -392,14 +387,15 @@ class DataPipelines:
 
     def run_datum(self, p: DataPipeline, d: Datum, work: Path) -> Outcome:
         """Run one datum's transform (with the pipeline's tries and timeout) under `work`."""
-        return self._run_datum(p, d, work)
+        with transforms_for(p, datums=1) as runner:
+            return self._run_datum(p, d, work, runner)
 
-    def _run_datum(self, p: DataPipeline, d: Datum, work: Path) -> Outcome:
+    def _run_datum(self, p: DataPipeline, d: Datum, work: Path, runner: Transforms) -> Outcome:
         spec = p.spec
         root = work / d.id
         inp, out = root / "in", root / "out"
         log = ""
-        for _ in range(spec.datum_tries):
+        for attempt in range(1, spec.datum_tries + 1):
             shutil.rmtree(root, ignore_errors=True)
             out.mkdir(parents=True)
             with PackReader(self.ds.objects) as reader:
@@ -411,33 +407,10 @@ class DataPipelines:
                         reader.copy_to(f.entry.parts, fd)
                     finally:
                         os.close(fd)
-            code, log = self._execute(p, inp, out, root)
+            code, log = runner.run(inp, out, root, attempt)
             if code == 0:
                 return Outcome(d, output_files(out))
         return Outcome(d, failure=DatumFailure(d.id, d.describe(), spec.datum_tries, log))
-
-    def _execute(self, p: DataPipeline, inp: Path, out: Path, root: Path) -> tuple[int, str]:
-        tr = p.spec.transform
-        env = {**os.environ, **tr.env, "FLOWYARD_INPUT": str(inp), "FLOWYARD_OUTPUT": str(out)}
-        env["PYTHONPATH"] = os.pathsep.join(x for x in (os.getcwd(), env.get("PYTHONPATH")) if x)
-        cmd = [sys.executable, "-c", _RUNNER, tr.python] if tr.python else list(tr.cmd or [])
-        log_path = root / "log.txt"
-        with open(log_path, "wb") as log:
-            try:
-                proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=log,
-                                        stderr=subprocess.STDOUT, start_new_session=True)
-            except OSError as exc:
-                return 127, f"cannot start {cmd[0]!r}: {exc}"
-            try:
-                code = proc.wait(timeout=p.spec.datum_timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-                log.write(f"\n[flowyard] datum timed out after {p.spec.datum_timeout}s "
-                          "and was killed\n".encode())
-                code = -9
-        text = log_path.read_text(errors="replace")
-        return code, text[-LOG_TAIL:]
 
 
 def output_files(out: Path) -> dict[str, Path]:

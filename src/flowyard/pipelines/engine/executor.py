@@ -10,6 +10,7 @@ library and the tiny artifact classes; the object store is loaded by the zygote 
 from __future__ import annotations
 import __future__
 
+import contextlib
 import json
 import json.decoder
 import json.encoder
@@ -346,6 +347,49 @@ _NO_WORK = Path("/nonexistent/flowyard-no-work-folder")
 
 def _uses_work(task: dict[str, Any]) -> bool:
     return bool(task["output_artifacts"] or task["input_artifacts"] or task.get("container"))
+
+
+def run_datum(spec: dict[str, Any]) -> dict[str, Any]:
+    """One datum of a data pipeline: call its `module:function` / `file.py:function` with
+    the input and output folders, as the fresh-process runner would (flowyard.data.transforms).
+    fds 1/2 already point at the datum's log."""
+    result: dict[str, Any] = {"ok": False, "error": None}
+    os.environ.update(spec["env"])
+    for entry in reversed(spec["path"]):
+        if entry not in sys.path:
+            sys.path.insert(0, entry)
+    try:
+        os.chdir(spec["cwd"])
+        target, _, name = spec["python"].rpartition(":")
+        if target.endswith(".py"):
+            import runpy
+
+            function = runpy.run_path(target).get(name)
+        else:
+            import importlib
+
+            function = getattr(importlib.import_module(target), name, None)
+        if not callable(function):
+            raise StepError(f"{target} defines no function {name!r}: the transform "
+                            "must name a function of that file or module")
+        function(Path(spec["input"]), Path(spec["output"]))
+        result["ok"] = True
+    except StepError as exc:
+        result["error"] = str(exc)
+        print(f"flowyard: datum failed: {exc}", file=sys.stderr)
+    except SystemExit as exc:   # as in a process of its own: exit 0 is success
+        if exc.code in (None, 0):
+            result["ok"] = True
+        else:
+            result["error"] = f"the transform called sys.exit({exc.code!r})"
+            print(f"flowyard: datum failed: {result['error']}", file=sys.stderr)
+    except BaseException as exc:  # the whole point is to report any failure of user code
+        traceback.print_exc()
+        result["error"] = f"{type(exc).__name__}: {exc}"
+    with contextlib.suppress(OSError, ValueError):
+        sys.stdout.flush()
+        sys.stderr.flush()
+    return result
 
 
 def run_task(task: dict[str, Any], code: CodeType | None) -> dict[str, Any]:

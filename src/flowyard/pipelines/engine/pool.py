@@ -131,19 +131,20 @@ class ZygotePool:
                 self._preloads_pending += 1
                 self._write(b"P %s\n" % json.dumps(new).encode())
 
-    def submit(self, task: dict[str, Any], listener: Listener, *, key: str = "-") -> str:
+    def submit(self, task: dict[str, Any], listener: Listener, *, key: str | None = "-") -> str:
         """Run `task` in a child; `listener` gets one report: "done" (with the result) when
         the child finishes, or "exit" when it died without one.
 
         `key` names the component's content (no spaces): the zygote compiles each new key
-        once so that later children inherit the compiled code.
+        once so that later children inherit the compiled code. None: nothing to compile (a
+        data pipeline's datum).
         """
         payload = json.dumps(task, separators=(",", ":")).encode()
         with self._lock:
             self._ensure_started()
             rid = str(next(self._ids))
             self._listeners[rid] = listener
-            if key not in self._warm:
+            if key is not None and key not in self._warm:
                 self._warm.add(key)
                 warm = {"python": task.get("python"), "objects": task["objects"]}
                 self._write(b"W %s %s\n" % (key.encode(), json.dumps(warm).encode()))

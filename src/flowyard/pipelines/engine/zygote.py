@@ -312,6 +312,8 @@ class Zygote:
             os._exit(status)
 
     def _execute(self, task: dict[str, Any]) -> dict[str, Any]:
+        if "datum" in task:   # a data pipeline's Python transform (flowyard.data.transforms)
+            return executor.run_datum(task["datum"])
         python = task.get("python")
         code = None
         if python:
