@@ -145,3 +145,91 @@ def test_two_datums_writing_one_path_fail_the_job(pipes: DataPipelines, ds: Data
     assert pipes.jobs("clash")[0].state == "Failed"   # recorded, not left Running
     with pytest.raises(Exception, match="no commits"):
         ds.resolve("clash@master")
+
+
+def test_editing_a_module_transform_reprocesses(pipes: DataPipelines, ds: DataStore,
+                                                tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    code = tmp_path / "code"
+    code.mkdir()
+    module = code / "tagger.py"
+    module.write_text("def run(inputs, output):\n"
+                      "    (output / 'tag.txt').write_text('m1')\n")
+    monkeypatch.chdir(code)
+    pipes.create(DataPipeline.build("tag", spec("tagger:run", **{"input": {
+        "pfs": {"repo": "raw", "glob": "/"}}})))
+    first = pipes.run("tag")
+    assert first.state == "Succeeded", first.error
+    assert pipes.run("tag").id == first.id   # unchanged: no job
+    module.write_text("def run(inputs, output):\n"
+                      "    (output / 'tag.txt').write_text('second')\n")
+    second = pipes.run("tag")
+    assert second.id != first.id and second.stats["processed"] == 1
+    assert ds.read_bytes("tag@master:/tag.txt") == b"second"
+
+
+@pytest.mark.parametrize("transform", [
+    {"python": f"{HERE / 'upper.py'}:fails_on_bad"},
+    {"cmd": ["sh", "-c", 'echo "cannot process: it is bad"; exit 3']},
+])
+def test_a_failed_datum_keeps_the_log_of_every_try(pipes: DataPipelines, ds: DataStore,
+                                                   transform: dict[str, object]) -> None:
+    ds.put_bytes("raw@master:/b.txt", b"this is bad")
+    pipes.create(DataPipeline.build("picky", {**spec("x", datumTries=3), "transform": transform}))
+    job = pipes.run("picky")
+    assert job.state == "Failed"
+    log = next(f["log"] for f in job.failures if "b.txt" in f["files"])
+    for attempt in (1, 2, 3):
+        assert f"--- attempt {attempt} ---" in log
+    assert log.count("cannot process") == 3
+
+
+KILLABLE = """
+import sys
+from flowyard.data import DataStore
+from flowyard.data.pipelines import DataPipelines
+from flowyard.settings import Settings
+from flowyard.store.metadata import MetadataStore
+from flowyard.store.objects import ObjectStore
+tmp = sys.argv[1]
+ds = DataStore(MetadataStore(f"sqlite:///{tmp}/meta.db"), ObjectStore(f"{tmp}/objects"),
+               Settings(home=f"{tmp}/home"), owns_stores=True)
+DataPipelines(ds).run("stuck")
+"""
+
+
+def test_a_job_whose_process_was_killed_is_failed_when_next_seen(
+        pipes: DataPipelines, ds: DataStore, tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+    import tempfile
+
+    pids = tmp_path / "pids"
+    pids.mkdir()
+    pipes.create(DataPipeline.build("stuck", {
+        **spec(f"{WARM}:hang_with_child", datumTimeout=600),
+        "transform": {"python": f"{WARM}:hang_with_child", "env": {"PID_DIR": str(pids)}}}))
+    driver = subprocess.Popen([sys.executable, "-c", KILLABLE, str(tmp_path)])
+    try:
+        for _ in range(300):   # until the datums run (their pid files appear)
+            if len(list(pids.iterdir())) >= 2:
+                break
+            time.sleep(0.05)
+        else:
+            pytest.fail("the job's datums never started")
+        running = pipes.jobs("stuck")
+        assert [j.state for j in running] == ["Running"]   # its driver still lives
+        assert running[0].driver_pid == driver.pid
+        work = list(Path(tempfile.gettempdir()).glob(f"flowyard-job-{running[0].id[:8]}-*"))
+        assert work, "the job's work folder should exist while it runs"
+    finally:
+        driver.send_signal(signal.SIGKILL)
+        driver.wait()
+    [job] = pipes.jobs("stuck")
+    assert job.state == "Failed"
+    assert f"pid {driver.pid}" in (job.error or "") and "ended before the job finished" in (
+        job.error or "")
+    assert not any(p.exists() for p in work)   # its leftover work folder was removed
+    with pytest.raises(Exception, match="no commits"):
+        ds.resolve("stuck@master")

@@ -16,6 +16,7 @@ import contextlib
 import json
 import os
 import shutil
+import socket
 import tempfile
 import uuid
 from collections.abc import Mapping
@@ -34,8 +35,9 @@ from flowyard.data.content import FileEntry, PackReader
 from flowyard.data.datums import Datum, datums
 from flowyard.data.refs import check_repo_name, suggest
 from flowyard.data.repo import DataStore
-from flowyard.data.transforms import Transforms, transforms_for
+from flowyard.data.transforms import Transforms, transform_source, transforms_for
 from flowyard.errors import Conflict, InvalidInput, NotFound, Problem, ResourceInvalid
+from flowyard.processes import pid_alive
 from flowyard.resources.data_pipeline import DataPipeline
 from flowyard.store.records import utcnow
 
@@ -63,6 +65,10 @@ class Job:
     error: str | None
     created_at: datetime
     finished_at: datetime | None
+    # The process running a local job: a job whose process died is failed when next seen
+    # (see _settle_dead). None for jobs run elsewhere (pods on Kubernetes).
+    driver_pid: int | None = None
+    driver_host: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -191,6 +197,7 @@ class DataPipelines:
     # -- jobs -------------------------------------------------------------------------------
 
     def jobs(self, name: str) -> list[Job]:
+        self._settle_dead(name)
         j = t.data_jobs
         with self.ds.catalog.tx() as conn:
             rows = conn.execute(select(*_JOB_COLS).where(j.c.pipeline == name)
@@ -206,7 +213,7 @@ class DataPipelines:
         if isinstance(plan, Job):
             return plan  # same input commits, same datums, same transform: nothing to do
         p, job, todo = plan.pipeline, plan.job, plan.todo
-        work = Path(tempfile.mkdtemp(prefix=f"flowyard-job-{job.id[:8]}-"))
+        work = Path(tempfile.mkdtemp(prefix=_work_prefix(job.id)))
         try:
             with transforms_for(p, datums=len(todo)) as runner, \
                     ThreadPoolExecutor(p.spec.parallelism) as pool:
@@ -232,6 +239,7 @@ class DataPipelines:
         """Record a Running job over the input branches' heads and say which datums it must
         run; the last successful job instead when nothing changed since it."""
         p = self.get(name)
+        self._settle_dead(name)
         spec = p.spec
         warnings: list[str] = []
         inputs: dict[str, str] = {}
@@ -261,6 +269,8 @@ class DataPipelines:
         job = Job(job_id or uuid.uuid4().hex, name, "Running", inputs, None, th,
                   {"datums": len(all_datums), "processed": 0, "skipped": 0, "failed": 0},
                   {}, [], warnings, None, utcnow(), None)
+        if job_id is None:   # run by this process (a pod's job is watched by its workflow)
+            job.driver_pid, job.driver_host = os.getpid(), socket.gethostname()
         plan = self._plan(p, job, all_datums, prev if reuse else None)
         job.stats["skipped"] = len(all_datums) - len(plan.todo)
         with self.ds.catalog.tx(write=True) as conn:
@@ -286,6 +296,28 @@ class DataPipelines:
             prev.transform_hash == job.transform_hash
             or not p.spec.reprocess_on_transform_change)
         return self._plan(p, job, datums(p.spec.input, files), prev if reuse else None)
+
+    def _settle_dead(self, name: str) -> None:
+        """Fail the Running jobs of `name` whose process on this host is gone (killed, the
+        machine rebooted): nothing will finish them, and a job left Running for good would
+        read as still in progress. Their leftover work folders go too."""
+        j = t.data_jobs
+        host = socket.gethostname()
+        with self.ds.catalog.tx() as conn:
+            rows = conn.execute(select(j.c.id, j.c.driver_pid).where(
+                j.c.pipeline == name, j.c.state == "Running", j.c.driver_pid.is_not(None),
+                j.c.driver_host == host)).all()
+        for job_id, pid in rows:
+            if pid == os.getpid() or pid_alive(pid):
+                continue
+            with self.ds.catalog.tx(write=True) as conn:
+                conn.execute(update(j).where(j.c.id == job_id, j.c.state == "Running").values(
+                    state="Failed", finished_at=utcnow(),
+                    error=f"the process running this job (pid {pid} on {host}) ended before "
+                          "the job finished (killed?); the output branch was not changed. "
+                          f"Run it again: flowyard data pipeline run {name}"))
+            for leftover in Path(tempfile.gettempdir()).glob(_work_prefix(job_id) + "*"):
+                shutil.rmtree(leftover, ignore_errors=True)
 
     def job(self, job_id: str) -> Job:
         j = t.data_jobs
@@ -394,7 +426,7 @@ class DataPipelines:
         spec = p.spec
         root = work / d.id
         inp, out = root / "in", root / "out"
-        log = ""
+        logs: list[str] = []   # each try's log (tail), kept for the failure report
         for attempt in range(1, spec.datum_tries + 1):
             shutil.rmtree(root, ignore_errors=True)
             out.mkdir(parents=True)
@@ -410,7 +442,9 @@ class DataPipelines:
             code, log = runner.run(inp, out, root, attempt)
             if code == 0:
                 return Outcome(d, output_files(out))
-        return Outcome(d, failure=DatumFailure(d.id, d.describe(), spec.datum_tries, log))
+            logs.append(log)
+        return Outcome(d, failure=DatumFailure(d.id, d.describe(), spec.datum_tries,
+                                               "".join(logs)))
 
 
 def output_files(out: Path) -> dict[str, Path]:
@@ -424,8 +458,14 @@ def output_files(out: Path) -> dict[str, Path]:
 def _transform_hash(p: DataPipeline) -> str:
     tr = p.spec.transform
     h = blake3.blake3(json.dumps(tr.model_dump(mode="json"), sort_keys=True).encode())
-    if tr.python and tr.python.rpartition(":")[0].endswith(".py"):
-        path = Path(tr.python.rpartition(":")[0])
-        if path.is_file():
-            h.update(path.read_bytes())
+    if tr.python:
+        # The code itself, not only its name: editing the function's file (or module)
+        # reprocesses, as the docs promise.
+        source = transform_source(tr.python)
+        if source is not None:
+            h.update(source.encode())
     return "blake3:" + str(h.hexdigest())
+
+
+def _work_prefix(job_id: str) -> str:
+    return f"flowyard-job-{job_id[:8]}-"

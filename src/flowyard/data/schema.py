@@ -131,6 +131,8 @@ data_jobs = Table(
     Column("error", Text(), nullable=True),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("finished_at", UTCDateTime(), nullable=True),
+    Column("driver_pid", Integer(), nullable=True),
+    Column("driver_host", String(253), nullable=True),
     PrimaryKeyConstraint("id"),
     Index(None, "pipeline", "created_at"),
 )

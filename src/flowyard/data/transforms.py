@@ -73,6 +73,8 @@ class ProcessTransforms:
             tr.cmd or [])
         log_path = root / "log.txt"
         with open(log_path, "wb") as log:
+            log.write(f"--- attempt {attempt} ---\n".encode())   # as the forked runner writes
+            log.flush()
             try:
                 proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=log,
                                         stderr=subprocess.STDOUT, start_new_session=True)
@@ -101,7 +103,7 @@ class WarmTransforms:
         self.pool = ZygotePool()
         self.pool.start()
         if preload.enabled():
-            source = _source(self.target)
+            source = transform_source(self.target)
             modules = preload.select_modules(preload.modules_in_source(source)) if source else []
             if modules:
                 self.pool.preload(modules)
@@ -169,7 +171,7 @@ def _absolute(target: str | None) -> str:
     return target
 
 
-def _source(target: str) -> str | None:
+def transform_source(target: str) -> str | None:
     """The transform's source text, found without importing anything (only to see which
     modules it imports): importing would run the user's packages in this process."""
     path, _, _ = target.rpartition(":")

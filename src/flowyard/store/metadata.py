@@ -36,9 +36,9 @@ if TYPE_CHECKING:
     from flowyard.settings import Settings
     from flowyard.store.sql_store import SqlStore
 
-HEAD_REVISION: Final = "0004"
+HEAD_REVISION: Final = "0005"
 """The newest migration in migrations/versions (a test keeps this in sync with Alembic)."""
-KNOWN_REVISIONS: Final = ("0001", "0002", "0003", "0004")
+KNOWN_REVISIONS: Final = ("0001", "0002", "0003", "0004", "0005")
 
 
 class MetadataStore:

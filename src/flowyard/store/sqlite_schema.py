@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Final
 
-REVISION: Final = "0004"
+REVISION: Final = "0005"
 """The migration these statements are the result of (a test compares it with HEAD_REVISION)."""
 
 STATEMENTS: Final[tuple[str, ...]] = (
@@ -63,6 +63,8 @@ STATEMENTS: Final[tuple[str, ...]] = (
         '\terror TEXT, \n'
         '\tcreated_at DATETIME NOT NULL, \n'
         '\tfinished_at DATETIME, \n'
+        '\tdriver_pid INTEGER, \n'
+        '\tdriver_host VARCHAR(253), \n'
         '\tCONSTRAINT pk_data_jobs PRIMARY KEY (id)\n'
         ')'
     ),
