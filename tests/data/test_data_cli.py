@@ -149,3 +149,52 @@ def test_cli_data_pipeline(cli: Callable[..., Result], tmp_path: Path) -> None:
     assert failed.code == 1 and "Run failed" in failed.err and "it is bad" in failed.err
     assert cli("pipeline", "delete", "shout").code == 0
     assert cli("put", "shout@master:/x.txt", str(f)).code == 0
+
+
+def test_cli_refuses_changing_a_pipeline_output_repo_by_hand(
+        cli: Callable[..., Result], tmp_path: Path) -> None:
+    transforms = Path(__file__).parent / "transforms" / "upper.py"
+    f = tmp_path / "a.txt"
+    f.write_text("hello")
+    cli("repo", "create", "images")
+    cli("put", "images@master:/a.txt", str(f))
+    spec = tmp_path / "pairs.yaml"
+    spec.write_text(
+        "apiVersion: flowyard.dev/v1alpha1\nkind: DataPipeline\nmetadata: {name: pairs}\n"
+        "spec:\n  input: {pfs: {repo: images, glob: '/*'}}\n"
+        f"  transform: {{python: '{transforms}:upper'}}\n"
+    )
+    assert cli("pipeline", "create", str(spec)).code == 0
+    assert cli("pipeline", "run", "pairs").code == 0
+    head = json.loads(cli("log", "pairs@master", "-o", "json").out)[0]["id"]
+    fix = "hint: delete the pipeline first: flowyard data pipeline delete pairs"
+    for args in (["repo", "delete", "pairs"], ["repo", "delete", "pairs", "--force"]):
+        refused = cli(*args)
+        assert refused.code == 2, refused
+        assert "Conflict: repo 'pairs' is the output of DataPipeline/pairs; it is not deleted " \
+               "while the pipeline exists" in refused.err and fix in refused.err
+    for args, what in ((["branch", "delete", "pairs@master"], "deleted"),
+                       (["branch", "create", "pairs@master", "--head", head], "created"),
+                       (["branch", "create", "pairs@old", "--head", head], "created")):
+        refused = cli(*args)
+        assert refused.code == 2, refused
+        assert f"is not {what} by hand" in refused.err and fix in refused.err
+    assert json.loads(cli("branch", "list", "pairs", "-o", "json").out)[0]["head"] == head
+    rerun = cli("pipeline", "run", "pairs")
+    assert rerun.code == 0 and f"output commit {head}" in rerun.out
+
+    bad = cli("branch", "create", "images@a:b")
+    assert bad.code == 2
+    assert "Invalid input: 'images@a:b' is not a branch: ':b' names a path" in bad.err
+    assert "REPO@BRANCH" in bad.err
+    assert [b["name"] for b in json.loads(cli("branch", "list", "images", "-o", "json").out)] \
+        == ["master"]
+
+    lost = cli("inspect", head)
+    assert lost.code == 2 and f"repo '{head}' not found" in lost.err
+    assert f"a commit is named REPO@COMMIT; commit {head} is in repo 'pairs': write " \
+           f"pairs@{head}" in lost.err
+
+    assert cli("pipeline", "delete", "pairs").code == 0
+    assert cli("branch", "create", "pairs@old", "--head", head).code == 0
+    assert cli("repo", "delete", "pairs").code == 0

@@ -256,9 +256,82 @@ def test_file_folder_clash_is_a_conflict(images: DataStore) -> None:
 
 def test_pipeline_output_repos_refuse_user_writes(ds: DataStore) -> None:
     ds.create_repo("out", owner="DataPipeline/edges")
-    with pytest.raises(Conflict, match="repo 'out' is the output of DataPipeline/edges"):
+    with pytest.raises(Conflict, match="repo 'out' is the output of DataPipeline/edges") as info:
         ds.put_bytes("out@master:/x", b"x")
-    assert ds.put_bytes("out@master:/x", b"x", origin="data-pipeline").changed
+    assert "flowyard data pipeline delete edges" in str(info.value.hint)
+    assert ds.put_bytes("out@master:/x", b"x", origin="data-pipeline",
+                        info={"pipeline": "edges", "job": "j1"}).changed
+
+
+@pytest.mark.parametrize(("origin", "info"), [
+    ("pipeline", {"run": "r1", "step": "train", "artifact": "model"}),  # a Pipeline's outputsTo
+    ("data-pipeline", {"pipeline": "other", "job": "j1"}),               # another data pipeline
+    ("data-pipeline", {}),                                               # one that names none
+])
+def test_only_the_owning_data_pipeline_writes_its_output_repo(
+        ds: DataStore, origin: str, info: dict[str, str]) -> None:
+    ds.create_repo("out", owner="DataPipeline/edges")
+    with pytest.raises(Conflict, match="repo 'out' is the output of DataPipeline/edges; only "
+                       "it writes there") as caught:
+        ds.put_bytes("out@master:/m", b"model", origin=origin, info=info)
+    assert "flowyard data pipeline delete edges" in str(caught.value.hint)
+    assert ds.list_branches("out")[0].head is None
+
+
+def test_an_owned_repo_and_its_branches_are_not_changed_by_hand(ds: DataStore) -> None:
+    ds.create_repo("out", owner="DataPipeline/edges")
+    job = ds.put_bytes("out@master:/x", b"x", origin="data-pipeline",
+                       info={"pipeline": "edges"}).commit
+    assert job is not None
+    for force in (False, True):
+        with pytest.raises(Conflict, match="repo 'out' is the output of DataPipeline/edges; it "
+                           "is not deleted while the pipeline exists") as info:
+            ds.delete_repo("out", force=force)
+        assert info.value.hint == "delete the pipeline first: flowyard data pipeline delete edges"
+    with pytest.raises(Conflict, match="branch 'master' is not deleted by hand"):
+        ds.delete_branch("out@master")
+    with pytest.raises(Conflict, match="branch 'dev' is not created by hand"):
+        ds.create_branch("out@dev", start="master")
+    with pytest.raises(Conflict, match="branch 'master' is not moved by hand"):
+        ds.catalog.move_branch("out", "master", None)
+    assert [(b.name, b.head) for b in ds.list_branches("out")] == [("master", job.id)]
+    # Deleting the pipeline releases the repo (DataPipelines.delete does this).
+    ds.catalog.set_owner("out", None, only_if="DataPipeline/edges")
+    ds.create_branch("out@dev", start="master")
+    ds.delete_branch("out@dev")
+    ds.delete_repo("out")
+    assert ds.list_repos() == []
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("images@a:b", r"'images@a:b' is not a branch: ':b' names a path"),
+    ("images@dev:/x", r"'images@dev:/x' is not a branch: ':/x' names a path"),
+    ("images@dev:", r"'images@dev:' is not a branch: ':' names a path"),
+    ("images", r"'images' names no branch"),
+    ("images@dev^", r"branch name 'dev\^' is not valid"),
+])
+def test_branch_create_and_delete_take_repo_at_branch_only(
+        images: DataStore, text: str, message: str) -> None:
+    for call in (images.create_branch, images.delete_branch):
+        with pytest.raises(InvalidInput, match=message) as info:
+            call(text)
+        if "^" not in text:
+            assert "REPO@BRANCH" in f"{info.value.message} {info.value.hint}"
+    assert images.get_repo("images").branches == ["master"]
+
+
+def test_a_commit_id_without_a_repo_says_which_repo_has_it(images: DataStore) -> None:
+    head = images.resolve("images@master").id
+    for given in (head, head[:8], f"{head}:/v1.txt"):
+        with pytest.raises(NotFound, match=f"repo '{given.split(':')[0]}' not found") as info:
+            images.inspect(given)
+        assert info.value.hint == (
+            f"a commit is named REPO@COMMIT; commit {head} is in repo 'images': write "
+            f"images@{given}")
+    with pytest.raises(NotFound) as info:
+        images.inspect("0" * 32)
+    assert info.value.hint == ("a commit is named REPO@COMMIT; no repo has a commit "
+                               f"'{'0' * 32}' either (known: images)")
 
 
 def test_ambiguous_prefix_and_bad_origin(images: DataStore) -> None:

@@ -147,6 +147,29 @@ def test_an_unknown_repo_fails_the_step_naming_input_and_ref(engine: Engine,
     assert "raw" in (run.error or "")               # the "did you mean" hint
 
 
+def test_an_output_into_a_data_pipelines_repo_fails_the_step(engine: Engine, ds: DataStore,
+                                                              metadata: MetadataStore) -> None:
+    from flowyard.data.pipelines import DataPipelines
+
+    DataPipelines(ds).create({
+        "apiVersion": "flowyard.dev/v1alpha1", "kind": "DataPipeline",
+        "metadata": {"name": "gstar"},
+        "spec": {"input": {"pfs": {"repo": "raw", "glob": "/*"}},
+                 "transform": {"cmd": ["sh", "-c", "true"]}}})
+
+    @dsl.pipeline(name="into-gstar")
+    def into_gstar() -> None:
+        train(data=dsl.DataInput("raw@master:/iris.csv")).set_output_to("model", "gstar@master:/m")
+
+    run = engine.run(dsl.compile(into_gstar))
+    assert run.state == "Failed"
+    error = metadata.get_step(run.id, "train").error or ""
+    assert "outputsTo: step 'train' could not write 'model' to 'gstar@master:/m'" in error
+    assert "repo 'gstar' is the output of DataPipeline/gstar; only it writes there" in error
+    assert "flowyard data pipeline delete gstar" in error
+    assert ds.list_branches("gstar")[0].head is None
+
+
 # -- static checks ---------------------------------------------------------------------------
 
 def _yaml_pipeline(arguments: dict[str, Any], **step: Any) -> Pipeline:

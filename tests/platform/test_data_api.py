@@ -347,3 +347,23 @@ async def test_reapplying_a_data_pipeline_keeps_the_status_its_controller_wrote(
         assert again.json()["status"] == {"state": "Succeeded", "inputs": {"raw": "c0ffee"}}
         assert again.json()["metadata"]["creationTimestamp"] == \
             first.json()["metadata"]["creationTimestamp"]
+
+
+async def test_a_data_pipelines_output_repo_is_freed_when_the_pipeline_is_deleted(
+        site: Site) -> None:
+    alice = await site.user("alice", profile="team-a")
+    body = {"apiVersion": "flowyard.dev/v1alpha1", "kind": "DataPipeline",
+            "metadata": {"name": "copy"},
+            "spec": {"input": {"pfs": {"repo": "raw", "glob": "/*"}},
+                     "transform": {"cmd": ["true"]}}}
+    async with site.client(alice) as a:
+        await a.post(repos("team-a"), json={"name": "raw"})
+        made = await a.put(f"{API}/namespaces/team-a/datapipelines/copy", json=body)
+        assert made.status_code == 201, made.text
+        refused = await a.delete(f"{repos('team-a')}/copy")
+        assert refused.status_code == 409, refused.text
+        assert "output of DataPipeline/copy" in refused.json()["error"]["message"]
+        gone = await a.delete(f"{API}/namespaces/team-a/datapipelines/copy")
+        assert gone.status_code == 200, gone.text
+        deleted = await a.delete(f"{repos('team-a')}/copy")
+        assert deleted.status_code == 200, deleted.text

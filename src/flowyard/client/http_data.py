@@ -103,19 +103,19 @@ class HttpData:
 
     def create_branch(self, target: str, *, start: str | None = None) -> Branch:
         from flowyard.data.records import Branch
-        from flowyard.data.refs import parse_target
+        from flowyard.data.refs import parse_branch, parse_target
 
-        tgt = parse_target(target, need_ref=True)
+        repo, name = parse_branch(target)
         head = start
         if start is not None and "@" in start:
             other = parse_target(start)
-            if other.repo != tgt.repo:
+            if other.repo != repo:
                 raise InvalidInput(
                     f"branch {target!r} cannot start at {start!r}: it is in another repo",
-                    hint=f"name a ref of repo '{tgt.repo}', e.g. master^")
+                    hint=f"name a ref of repo '{repo}', e.g. master^")
             head = other.ref
         return decode_record(Branch, self.t._json(
-            "POST", f"{self._repo(tgt.repo)}/branches", json={"name": tgt.ref, "head": head}))
+            "POST", f"{self._repo(repo)}/branches", json={"name": name, "head": head}))
 
     def list_branches(self, repo: str) -> list[Branch]:
         from flowyard.data.records import Branch
@@ -126,11 +126,10 @@ class HttpData:
         return [decode_record(Branch, b) for b in page["items"]]
 
     def delete_branch(self, target: str) -> None:
-        from flowyard.data.refs import parse_target
+        from flowyard.data.refs import parse_branch
 
-        tgt = parse_target(target, need_ref=True)
-        assert tgt.ref is not None
-        self.t._call("DELETE", f"{self._repo(tgt.repo)}/branches/{_q(tgt.ref)}")
+        repo, name = parse_branch(target)
+        self.t._call("DELETE", f"{self._repo(repo)}/branches/{_q(name)}")
 
     # -- commits ----------------------------------------------------------------------------
     def resolve(self, target: str) -> Commit:

@@ -19,7 +19,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from flowyard.data import schema as t
 from flowyard.data.records import Branch, Commit, Repo
-from flowyard.data.refs import suggest
+from flowyard.data.refs import owned_repo, suggest
 from flowyard.errors import Conflict, NotFound
 from flowyard.store.metadata import MetadataStore
 from flowyard.store.records import utcnow
@@ -158,7 +158,13 @@ class Catalog:
     def delete_repo(self, name: str, *, force: bool) -> list[str]:
         """Delete the repo, its branches and commits; returns the tree digests it held."""
         with self.tx(write=True) as conn:
-            self.get_repo(name, conn)
+            repo = self.get_repo(name, conn)
+            if repo.owner:
+                # Even with force (as Pachyderm): the pipeline would go on writing to a repo
+                # that is gone. Deleting the pipeline releases the repo.
+                raise owned_repo(
+                    name, repo.owner, "it is not deleted while the pipeline exists, even "
+                    "with --force")
             c, p = t.data_commits, t.data_provenance
             ids = select(c.c.id).where(c.c.repo == name)
             users = conn.execute(
@@ -215,7 +221,7 @@ class Catalog:
     def create_branch(self, repo: str, name: str, head: str | None) -> Branch:
         now = utcnow()
         with self.tx(write=True) as conn:
-            self.get_repo(repo, conn)
+            self._not_owned(conn, repo, f"branch '{name}' is not created by hand")
             if self.branch_row(conn, repo, name) is not None:
                 raise Conflict(
                     f"branch '{name}' already exists in repo '{repo}'",
@@ -231,10 +237,16 @@ class Catalog:
     def delete_branch(self, repo: str, name: str) -> None:
         b = t.data_branches
         with self.tx(write=True) as conn:
-            self.get_repo(repo, conn)
+            self._not_owned(conn, repo, f"branch '{name}' is not deleted by hand")
             result = conn.execute(delete(b).where(b.c.repo == repo, b.c.name == name))
             if result.rowcount == 0:
                 raise self.no_branch(conn, repo, name)
+
+    def _not_owned(self, conn: Connection, repo: str, refusal: str) -> None:
+        """Refuse moving a pipeline-owned repo's branches: its pipeline would not notice."""
+        owner = self.get_repo(repo, conn).owner
+        if owner:
+            raise owned_repo(repo, owner, refusal)
 
     def no_branch(self, conn: Connection, repo: str, name: str) -> NotFound:
         names = [
@@ -268,6 +280,17 @@ class Catalog:
                 select(c.c.id)
                 .where(c.c.repo == repo, c.c.id.startswith(prefix), c.c.state == "finished")
                 .limit(5)
+            )
+        ]
+
+    def repos_with_commit(self, conn: Connection, prefix: str) -> list[tuple[str, str]]:
+        """(repo, commit id) of up to 5 finished commits whose id starts with `prefix`."""
+        c = t.data_commits
+        match = c.c.id == prefix if len(prefix) == 32 else c.c.id.startswith(prefix)
+        return [
+            (r[0], r[1])
+            for r in conn.execute(
+                select(c.c.repo, c.c.id).where(match, c.c.state == "finished").limit(5)
             )
         ]
 
@@ -392,8 +415,10 @@ class Catalog:
         ]
 
     def move_branch(self, repo: str, branch: str, head: str | None) -> None:
+        """Move a head by hand; refused on a repo a data pipeline owns (see _not_owned)."""
         b = t.data_branches
         with self.tx(write=True) as conn:
+            self._not_owned(conn, repo, f"branch '{branch}' is not moved by hand")
             conn.execute(
                 update(b).where(b.c.repo == repo, b.c.name == branch).values(
                     head=head, updated_at=utcnow()

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final
 
-from flowyard.errors import InvalidInput
+from flowyard.errors import Conflict, InvalidInput
 
 REPO_RE: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
 BRANCH_RE: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,252}")
@@ -23,6 +23,8 @@ PREFIX_RE: Final = re.compile(r"[0-9a-f]{4,32}")
 _REF_RE: Final = re.compile(r"(?P<base>[^\^~]+)(?P<steps>(?:[\^~][0-9]*)*)")
 _STEP_RE: Final = re.compile(r"([\^~])([0-9]*)")
 SYNTAX: Final = "REPO@REF[:/path], e.g. images@master:/train or images@master^2"
+BRANCH_SYNTAX: Final = "REPO@BRANCH, e.g. images@dev"
+OWNER_KIND: Final = "DataPipeline"
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +132,35 @@ def parse_target(text: str, *, need_ref: bool = False) -> Target:
     if at:
         split_ref(ref, text)
     return Target(repo, ref if at else None, normalize_path(path, text) if sep else "", text)
+
+
+def parse_branch(text: str) -> tuple[str, str]:
+    """Parse `REPO@BRANCH`, what branch create and delete take: (repo, branch name).
+
+    A path (`images@a:b`) or an ancestry (`images@a^`) is refused rather than dropped.
+    """
+    if isinstance(text, str) and ":" in text:
+        head, _, path = text.partition(":")
+        raise InvalidInput(
+            f"{text!r} is not a branch: ':{path}' names a path, and a branch is named "
+            "REPO@BRANCH",
+            hint=f"write {BRANCH_SYNTAX}" + (f"; here: {head}" if "@" in head else ""),
+        )
+    if isinstance(text, str) and "@" not in text:
+        raise InvalidInput(f"{text!r} names no branch", hint=f"write {BRANCH_SYNTAX}")
+    tgt = parse_target(text)
+    assert tgt.ref is not None
+    return tgt.repo, check_branch_name(tgt.ref, f"{text!r}: ")
+
+
+def owned_repo(repo: str, owner: str, refusal: str, *, alt: str = "") -> Conflict:
+    """The refusal of a change by hand (a put, a branch create or delete, a repo delete) to a
+    repo its owner, a data pipeline, writes alone; the hint names the pipeline to delete."""
+    kind, _, name = owner.partition("/")
+    fix = (f"delete the pipeline first: flowyard data pipeline delete {name}"
+           if kind == OWNER_KIND and name else f"delete {owner} first")
+    return Conflict(f"repo '{repo}' is the output of {owner}; {refusal}",
+                    hint=f"{alt}, or {fix}" if alt else fix)
 
 
 def suggest(name: str, options: Iterable[str]) -> str:

@@ -22,10 +22,12 @@ from flowyard.data.heads import BranchState, NativeReads, native_reads
 from flowyard.data.records import ORIGINS, Branch, Commit, DiffEntry, FsckReport, LsEntry, Repo
 from flowyard.data.refs import (
     BRANCH_RE,
+    OWNER_KIND,
     PREFIX_RE,
     Target,
-    check_branch_name,
     check_repo_name,
+    owned_repo,
+    parse_branch,
     parse_target,
     suggest,
 )
@@ -35,6 +37,8 @@ from flowyard.data.writer import CommitWriter, PutResult, paused_gc
 from flowyard.errors import Conflict, InvalidInput, NotFound, StoreError
 
 if TYPE_CHECKING:
+    from sqlalchemy import Connection
+
     from flowyard.data.catalog import Catalog
     from flowyard.data.lineage import RunRead
     from flowyard.settings import Settings
@@ -52,6 +56,12 @@ class GetResult:
     files: int
     bytes: int
     dest: str
+
+
+def _writer(origin: str, info: dict[str, Any] | None) -> str | None:
+    """The owner a commit is written by: `DataPipeline/NAME` for a data pipeline's job."""
+    name = (info or {}).get("pipeline") if origin == "data-pipeline" else None
+    return f"{OWNER_KIND}/{name}" if isinstance(name, str) and name else None
 
 
 def _ref_text(t: Target) -> str:
@@ -150,28 +160,24 @@ class DataStore:
 
     def create_branch(self, target: str, *, start: str | None = None) -> Branch:
         """`repo@name`, starting at the commit `start` names (a ref in the same repo) or empty."""
-        tgt = parse_target(target, need_ref=True)
-        assert tgt.ref is not None
-        name = check_branch_name(tgt.ref, f"{target!r}: ")
+        repo, name = parse_branch(target)
         head = None
         if start is not None:
-            text = start if "@" in start else f"{tgt.repo}@{start}"
+            text = start if "@" in start else f"{repo}@{start}"
             st = parse_target(text)
-            if st.repo != tgt.repo:
+            if st.repo != repo:
                 raise InvalidInput(
                     f"branch {target!r} cannot start at {start!r}: it is in another repo",
-                    hint=f"name a ref of repo '{tgt.repo}', e.g. master^",
+                    hint=f"name a ref of repo '{repo}', e.g. master^",
                 )
             head = self.resolve(st).id
-        return self.catalog.create_branch(tgt.repo, name, head)
+        return self.catalog.create_branch(repo, name, head)
 
     def list_branches(self, repo: str) -> list[Branch]:
         return self.catalog.list_branches(parse_target(repo).repo)
 
     def delete_branch(self, target: str) -> None:
-        tgt = parse_target(target, need_ref=True)
-        assert tgt.ref is not None
-        self.catalog.delete_branch(tgt.repo, tgt.ref)
+        self.catalog.delete_branch(*parse_branch(target))
 
     # -- refs -------------------------------------------------------------------------------
 
@@ -181,7 +187,12 @@ class DataStore:
         base = tgt.base or "master"
         cat = self.catalog
         with cat.tx() as conn:
-            repo = cat.get_repo(tgt.repo, conn)
+            try:
+                repo = cat.get_repo(tgt.repo, conn)
+            except NotFound as exc:
+                if tgt.ref is None and PREFIX_RE.fullmatch(tgt.repo):
+                    raise self._commit_without_repo(conn, tgt, exc) from exc
+                raise
             branch = cat.branch_row(conn, tgt.repo, base) if BRANCH_RE.fullmatch(base) else None
             if branch is not None:
                 if branch.head is None:
@@ -224,6 +235,23 @@ class DataStore:
                 commit = parent
         return commit
 
+    def _commit_without_repo(self, conn: Connection, tgt: Target, exc: NotFound) -> NotFound:
+        """`inspect 3a33...`: a commit id given where the repo goes; says which repo has it."""
+        found = self.catalog.repos_with_commit(conn, tgt.repo)
+        rest = tgt.text[len(tgt.repo):]
+        if len(found) == 1:
+            repo, commit_id = found[0]
+            where = f"commit {commit_id} is in repo '{repo}': write {repo}@{tgt.repo}{rest}"
+        elif found:
+            where = "commits of several repos start with it: " + ", ".join(
+                f"{r}@{c}" for r, c in found)
+        else:
+            where = f"no repo has a commit {tgt.repo!r} either ({exc.hint})"
+        return NotFound(
+            f"repo '{tgt.repo}' not found ({tgt.text!r} looks like a commit id)",
+            hint=f"a commit is named REPO@COMMIT; {where}",
+        )
+
     def _tree(self, commit: Commit) -> Tree:
         if commit.tree is None:
             raise StoreError(f"commit {commit.id} has no tree")
@@ -258,10 +286,13 @@ class DataStore:
         state = self.reads.branch(tgt.repo, branch) if self.reads is not None else None
         if state is None:
             state = self._branch_state(tgt, branch)
-        if state.owner and origin == "user":
-            raise Conflict(
-                f"repo '{tgt.repo}' is the output of {state.owner}; only it writes there",
-                hint="put your data into an input repo, or delete the pipeline first",
+        if state.owner and state.owner != _writer(origin, info):
+            # Only the owning data pipeline's jobs write there: not a user's put, not a
+            # Pipeline step's outputsTo, not another data pipeline.
+            raise owned_repo(
+                tgt.repo, state.owner, "only it writes there",
+                alt="write the step's output to a repo of its own (outputsTo)"
+                if origin == "pipeline" else "put your data into an input repo",
             )
         sources = self._provenance_ids(provenance)
         return CommitWriter(

@@ -299,7 +299,13 @@ class Api:
         kind = kind_of(request.path_params["plural"])
         namespace, name = request.path_params["namespace"], request.path_params["name"]
         await self.allow(request, namespace, "edit", f"{kind} {name!r}")
-        await blocking(self.p.metadata.delete_resource, kind, namespace, name)
+        if kind == "DataPipeline":
+            # Through the data layer, which also releases its output repo (see docs/data.md).
+            from flowyard.data.pipelines import DataPipelines
+
+            await blocking(DataPipelines(self.p.data.store, namespace).delete, name)
+        else:
+            await blocking(self.p.metadata.delete_resource, kind, namespace, name)
         return JSONResponse({"status": "deleted", "kind": kind, "namespace": namespace,
                              "name": name})
 
