@@ -82,15 +82,19 @@ def test_sigkill_in_the_middle_of_a_put_leaves_the_branch_alone(
     report = ds.fsck()
     assert report.ok, report.problems
     assert len(report.dead_commits_removed) == 1
-    assert set(report.blobs_removed) == set()  # a dry run collects nothing
+    # A dry run removes nothing, and lists what --collect would remove, with its size.
+    assert set(report.blobs_removed) == leftovers
+    assert len(report.temp_files) == 1  # the pack it was filling when killed
+    assert report.bytes_removed >= 3 * SMALL_PACK
     assert set(ds.objects.iter_digests()) - blobs_before == leftovers
+    assert Path(report.temp_files[0]).exists()
 
     collected = ds.fsck(collect=True)
     assert collected.ok
-    assert len(collected.temp_files) == 1  # the pack it was filling when killed
+    assert collected.temp_files == report.temp_files
     assert not Path(collected.temp_files[0]).exists()
     assert set(collected.blobs_removed) == leftovers
-    assert collected.bytes_removed >= 3 * SMALL_PACK
+    assert collected.bytes_removed == report.bytes_removed
     assert set(ds.objects.iter_digests()) == blobs_before
     assert ds.fsck().dead_commits_removed == []
 
@@ -138,9 +142,15 @@ def test_fsck_collects_blobs_of_a_deleted_repo_after_the_grace_period(ds: DataSt
     ds.put_bytes("gone@master:/s", shared)
     only = ds.put_bytes("gone@master:/own", os.urandom(3000)).packs
     ds.delete_repo("gone")
-    assert ds.fsck(collect=True).blobs_removed == []  # still inside the grace period
+    held = ds.fsck(collect=True)
+    assert held.blobs_removed == []  # still inside the grace period, and said so
+    assert held.blobs_in_grace >= 2 and held.bytes_in_grace > 0
+    preview = ds.fsck(grace=0)  # the same rules as the collect that follows
+    assert preview.blobs_in_grace == 0 and set(only) <= set(preview.blobs_removed)
     report = ds.fsck(collect=True, grace=0)
     assert set(only) <= set(report.blobs_removed)
+    assert report.blobs_removed == preview.blobs_removed
+    assert report.bytes_removed == preview.bytes_removed > 0
     assert ds.read_bytes("keep@master:/s") == shared
     assert ds.fsck().ok
     # A put of the collected content stores it again instead of pointing at the dead pack.

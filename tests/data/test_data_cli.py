@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -198,3 +201,80 @@ def test_cli_refuses_changing_a_pipeline_output_repo_by_hand(
     assert cli("pipeline", "delete", "pairs").code == 0
     assert cli("branch", "create", "pairs@old", "--head", head).code == 0
     assert cli("repo", "delete", "pairs").code == 0
+
+
+def test_cli_put_of_a_link_loop_is_a_clean_error(
+    cli: Callable[..., Result], tmp_path: Path
+) -> None:
+    src = tmp_path / "d"
+    src.mkdir()
+    (src / "f").write_text("x")
+    (src / "self").symlink_to(".")
+    cli("repo", "create", "loop")
+    bad = cli("put", "loop@master", str(src))
+    assert bad.code == 2
+    assert f"Invalid input: local link '{src / 'self'}' leads back to '{src}'" in bad.err
+    assert "remove the link" in bad.err and "Traceback" not in bad.err
+    assert "has no commits yet" in cli("log", "loop@master").err
+
+
+def test_cli_get_into_a_path_a_local_file_blocks(
+    cli: Callable[..., Result], tmp_path: Path
+) -> None:
+    src = tmp_path / "src"
+    (src / "sub").mkdir(parents=True)
+    (src / "a.txt").write_text("a")
+    (src / "sub" / "x").write_text("x")
+    cli("repo", "create", "images")
+    assert cli("put", "images@master:/photos", str(src)).code == 0
+    local = tmp_path / "exist.txt"
+    local.write_text("mine")
+    bad = cli("get", "images@master:/photos", str(local))
+    assert bad.code == 2
+    assert f"Conflict: cannot get 'images@master:/photos' (a folder): the local file '{local}'" \
+        in bad.err
+    assert f"remove or rename '{local}'" in bad.err
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "sub").write_text("mine")
+    bad = cli("get", "images@master:/photos", str(out))
+    assert bad.code == 2 and f"the local file '{out / 'sub'}' is where a folder" in bad.err
+    assert sorted(p.name for p in out.iterdir()) == ["sub"]  # nothing written
+
+
+def test_cli_fsck_preview_lists_what_collect_removes(
+    cli: Callable[..., Result], tmp_path: Path
+) -> None:
+    cli("repo", "create", "big")
+    kept = tmp_path / "kept.txt"
+    kept.write_text("kept")
+    cli("put", "big@master:/kept.txt", str(kept))
+    # A writer that dies (a real process, gone for good) after staging packs of an open commit.
+    child = textwrap.dedent("""
+        import os
+        from flowyard.data import DataStore
+        from flowyard.settings import Settings
+        from flowyard.store.metadata import MetadataStore
+        from flowyard.store.objects import ObjectStore
+        s = Settings()
+        ds = DataStore(MetadataStore.from_settings(s), ObjectStore.from_settings(s), s,
+                       pack_size=64 << 10)
+        commit = ds.open_commit("big@master")
+        for i in range(7):  # a batch is packed once it holds 16 MiB
+            commit.put_bytes(f"/f{i}", os.urandom(3 << 20))
+        os._exit(0)
+    """)
+    subprocess.run([sys.executable, "-c", child], check=True, timeout=120)
+    preview = cli("fsck")
+    assert preview.code == 0
+    line = next(x for x in preview.out.splitlines() if x.startswith("would remove"))
+    assert "1 dead open commit(s)" in line and " 0 blob(s)" not in line
+    collected = cli("fsck", "--collect")
+    done = next(x for x in collected.out.splitlines() if x.startswith("removed"))
+    assert done.removeprefix("removed") == line.removeprefix("would remove (pass --collect)")
+    # Unreferenced blobs inside the grace period are counted, with the option that takes them.
+    assert cli("repo", "delete", "big").code == 0
+    held = cli("fsck")
+    assert "younger than the grace period (3600 s)" in held.out and "--grace 0" in held.out
+    assert "would remove" not in held.out
+    assert "would remove (pass --collect): 0 dead open commit(s)" in cli("fsck", "--grace", "0").out

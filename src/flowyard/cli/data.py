@@ -410,9 +410,16 @@ def fsck_command(
         if report.open_commits:
             typer.echo(f"{len(report.open_commits)} open commit(s) still being written")
         verb = "removed" if collect else "would remove (pass --collect)"
-        if report.dead_commits_removed or report.blobs_removed:
+        if report.dead_commits_removed or report.blobs_removed or report.temp_files:
+            temp = (f", {len(report.temp_files)} unfinished pack file(s)"
+                    if report.temp_files else "")
             typer.echo(f"{verb}: {len(report.dead_commits_removed)} dead open commit(s), "
-                       f"{len(report.blobs_removed)} blob(s) ({size(report.bytes_removed)})")
+                       f"{len(report.blobs_removed)} blob(s){temp} "
+                       f"({size(report.bytes_removed)})")
+        if report.blobs_in_grace:
+            typer.echo(f"kept {report.blobs_in_grace} unreferenced blob(s) "
+                       f"({size(report.bytes_in_grace)}) younger than the grace period "
+                       f"({grace:g} s): a put may be about to use them; --grace 0 includes them")
     if not report.ok:
         raise StoreError("fsck found problems:\n" + "\n".join(report.problems),
                          hint="restore the missing blobs from a backup, or re-put the data")

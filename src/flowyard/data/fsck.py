@@ -9,10 +9,13 @@ the pid is dead; other hosts: older than the grace period), registered blobs no 
 references any more, older than the grace period, and index objects that are damaged or
 missing (useless either way: their packs' chunks are then stored again by later puts, never
 lost). Blobs the data layer did not register (pipeline artifacts) are never touched.
+Without collect, nothing is removed and the report lists what collect would remove by the same
+rules (and counts the unreferenced blobs the grace period keeps).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 from datetime import timedelta
 from typing import TYPE_CHECKING
@@ -128,16 +131,18 @@ def run_fsck(ds: DataStore, *, collect: bool, grace: float, verify: bool) -> Fsc
             report.open_commits.append(commit_id)
             continue
         report.dead_commits_removed.append(commit_id)
-        if not collect:
-            continue
         registered = cat.registered(staged)
         for digest in staged:
             if digest in seen or digest in registered or digest in removed:
                 continue
-            report.bytes_removed += _size(ds, digest)
-            objects.delete(digest)
+            if not objects.exists(digest):
+                continue  # noted, but the writer died before storing it
+            report.bytes_removed += _size(ds, digest)  # a dry run counts what it would remove
+            if collect:
+                objects.delete(digest)
             removed.add(digest)
-        cat.delete_open_commit(commit_id)
+        if collect:
+            cat.delete_open_commit(commit_id)
 
     # Pack files a killed writer was still filling (never stored, never registered).
     temp = temp_folder(objects, ds.settings.home.expanduser() / "cache" / "data-tmp")
@@ -145,15 +150,25 @@ def run_fsck(ds: DataStore, *, collect: bool, grace: float, verify: bool) -> Fsc
         owner = leftover.name.split("-")[1]
         if owner.isdigit() and not pid_alive(int(owner)):
             report.temp_files.append(str(leftover))
-            if collect:
+            with contextlib.suppress(OSError):
                 report.bytes_removed += leftover.stat().st_size
+            if collect:
                 leftover.unlink(missing_ok=True)
 
     cutoff = now - timedelta(seconds=grace)
-    candidates = [
-        d for d, (_, _, created) in cat.blob_registry().items()
-        if d not in seen and created < cutoff
-    ]
+    candidates: list[str] = []
+    for d, (_, _, created) in cat.blob_registry().items():
+        if d in seen or d in removed:
+            continue
+        if created < cutoff:
+            candidates.append(d)
+        else:  # unreferenced, but maybe a put's that has not published yet: kept for now
+            report.blobs_in_grace += 1
+            report.bytes_in_grace += _size(ds, d)
+    if not collect:
+        for digest in candidates:
+            report.bytes_removed += _size(ds, digest)
+        removed.update(candidates)
     if collect and candidates:
         # Commits that finished while we scanned may reference some candidates: re-check them
         # in the transaction that unregisters the rest (puts check registration when they land).
@@ -176,13 +191,16 @@ def run_fsck(ds: DataStore, *, collect: bool, grace: float, verify: bool) -> Fsc
             removed.add(digest)
         ds.stat_cache.forget_packs(set(candidates))
     unusable = [d for d in unusable if d not in removed]
-    if collect and unusable:
-        cat.forget_blobs(unusable)
+    if unusable:
+        if collect:
+            cat.forget_blobs(unusable)
         for digest in unusable:
             report.bytes_removed += _size(ds, digest)
-            objects.delete(digest)
+            if collect:
+                objects.delete(digest)
             removed.add(digest)
-    report.blobs_removed = sorted(removed) if collect else sorted({*candidates, *unusable})
+    # Without collect: what collect would remove now, by the same rules (and the same grace).
+    report.blobs_removed = sorted(removed)
     return report
 
 

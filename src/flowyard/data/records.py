@@ -97,6 +97,11 @@ class FsckReport:
     blobs_removed: list[str] = field(default_factory=list)
     temp_files: list[str] = field(default_factory=list)
     bytes_removed: int = 0
+    """Without collect, what collect would remove (blobs_removed and temp_files likewise)."""
+    blobs_in_grace: int = 0
+    """Registered blobs no commit references, kept because they are younger than the grace
+    period (a put that has not published yet may be about to reference them)."""
+    bytes_in_grace: int = 0
 
     @property
     def ok(self) -> bool:

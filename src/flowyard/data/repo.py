@@ -64,6 +64,64 @@ def _writer(origin: str, info: dict[str, Any] | None) -> str | None:
     return f"{OWNER_KIND}/{name}" if isinstance(name, str) and name else None
 
 
+def _check_destination(source: str, out: Path, jobs: list[tuple[FileEntry, Path]], *,
+                       overwrite: bool) -> list[Path]:
+    """The local folders a get writes into, once nothing local is in its way: a file where
+    a folder must go, a folder where a file must go, or (without `overwrite`) a file that
+    exists. Checked before anything is written: one stat per folder up to the first that
+    exists, and one listing per existing folder, not a call per file."""
+    by_folder: dict[Path, list[tuple[FileEntry, Path]]] = {}
+    if len(jobs) != 1 or jobs[0][1] != out:  # a folder's files go under `out`
+        by_folder[out] = []
+    for job in jobs:
+        by_folder.setdefault(job[1].parent, []).append(job)
+    known: dict[Path, bool] = {}  # local path -> exists as a folder (absent paths: not here)
+
+    def blocker(folder: Path) -> Path | None:
+        """The local path that is not a folder where `folder` (or its parents) must be."""
+        for p in (folder, *folder.parents):
+            if p in known:
+                return None if known[p] else p
+            if os.path.lexists(p):
+                known[p] = os.path.isdir(p)
+                return None if known[p] else p
+        return None
+
+    existing: list[str] = []
+    for folder, files in by_folder.items():
+        blocked = blocker(folder)
+        if blocked is not None:
+            what = (f"{source!r} (a folder)" if folder == out and blocked == out
+                    else f"{source!r}")
+            raise Conflict(
+                f"cannot get {what}: the local file {str(blocked)!r} is where a folder must go",
+                hint=f"remove or rename {str(blocked)!r}, or get into another folder "
+                     "(--overwrite replaces files, not a file with a folder)",
+            )
+        if not files or not known.get(folder, False):
+            continue  # a folder the get makes: nothing is in it yet
+        with os.scandir(folder) as it:
+            there = {e.name: e.is_dir() for e in it}
+        for e, path in files:
+            is_dir = there.get(path.name)
+            if is_dir:
+                raise Conflict(
+                    f"cannot get {source!r}: the local folder {str(path)!r} is where the file "
+                    f"'/{e.path}' must go",
+                    hint=f"remove or rename {str(path)!r}, or get into another folder "
+                         "(--overwrite replaces files, not a folder with a file)",
+                )
+            if is_dir is not None and not overwrite:
+                existing.append(str(path))
+    if existing:
+        more = f" (and {len(existing) - 1} more)" if len(existing) > 1 else ""
+        raise Conflict(
+            f"cannot get {source!r}: {existing[0]} already exists{more}",
+            hint="get into an empty folder, or pass --overwrite",
+        )
+    return list(by_folder)
+
+
 def _ref_text(t: Target) -> str:
     return f"{t.repo}@{t.ref or 'master'}"
 
@@ -429,7 +487,6 @@ class DataStore:
         else:
             cut = len(tgt.path) + 1 if tgt.path else 0
             jobs = [(e, out / e.path[cut:]) for e in entries.values()]
-            out.mkdir(parents=True, exist_ok=True)
         for e, _ in jobs:
             if ".." in e.path.split("/") or e.path.startswith("/"):
                 raise StoreError(
@@ -439,12 +496,9 @@ class DataStore:
         total = sum(e.size for e, _ in jobs)
         flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if overwrite else os.O_EXCL)
         jobs.sort(key=lambda j: j[0].parts[0][:2] if j[0].parts else ("", 0))
-        made: set[Path] = set()
-        for _, path in jobs:
-            parent = path.parent
-            if parent not in made:
-                parent.mkdir(parents=True, exist_ok=True)
-                made.add(parent)
+        folders = _check_destination(source, out, jobs, overwrite=overwrite)
+        for folder in folders:  # nothing is in the way: make the folders, then write
+            folder.mkdir(parents=True, exist_ok=True)
         done = [0]
 
         def write(chunk: list[tuple[FileEntry, Path]]) -> None:

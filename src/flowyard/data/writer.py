@@ -312,16 +312,24 @@ class CommitWriter:
         # 100,000 stat calls; the readers fstat each file anyway (sizes unknown until then).
         cached = self.ds.stat_cache.has_rows(root)
         found: list[os.DirEntry[str]] = []
-        stack = [(root, prefix)]
+        # Each folder with its place on the current path (for loops through links) and the
+        # link it was reached through ("" when none).
+        stack: list[tuple[str, str, _Folder, str]] = [(root, prefix, _Folder(root, None), "")]
         while stack:
-            folder, base = stack.pop()
+            folder, base, here, link = stack.pop()
             with os.scandir(folder) as it:
                 entries = sorted(it, key=_name)
             head = f"{base}/" if base else ""
-            # is_dir()/is_file() answer from the entry's d_type (no stat call) for what is not
-            # a symlink; is_file() is false for folders, devices, sockets and dangling links.
-            stack += [(e.path, head + e.name) for e in entries if e.is_dir()]
-            files = [e for e in entries if e.is_file()]
+            # Without following links, is_dir()/is_file() answer from the entry's d_type (no
+            # stat call). Links, sockets and devices are the rest: only when there are some
+            # (or below a followed link) does the folder take the slower way.
+            dirs = [e for e in entries if e.is_dir(follow_symlinks=False)]
+            files = [e for e in entries if e.is_file(follow_symlinks=False)]
+            if link or len(dirs) + len(files) < len(entries):
+                subs, files = _follow_links(entries, dirs, files, here, link, str(src), root)
+                stack += [(e.path, head + e.name, node, via) for e, node, via in subs]
+            else:
+                stack += [(e.path, head + e.name, _Folder(e.path, here), "") for e in dirs]
             if cached:
                 found += files
             locals_ += [e.path for e in files]
@@ -1181,6 +1189,94 @@ def _read_group(locals_: list[str], paths: list[str]) -> _Group:
     g.cpu = time.thread_time() - cpu
     g.wall = time.perf_counter() - started
     return g
+
+
+class _Folder:
+    """A folder on the scan's current path; its (st_dev, st_ino) is asked for only when a
+    link to a folder has to be checked against the folders it is inside."""
+
+    __slots__ = ("_ident", "parent", "path")
+
+    def __init__(self, path: str, parent: _Folder | None,
+                 ident: tuple[int, int] | None = None) -> None:
+        self.path = path
+        self.parent = parent
+        self._ident = ident
+
+    def ident(self) -> tuple[int, int]:
+        if self._ident is None:
+            st = os.stat(self.path)
+            self._ident = (st.st_dev, st.st_ino)
+        return self._ident
+
+
+def _follow_links(entries: list[os.DirEntry[str]], dirs: list[os.DirEntry[str]],
+                  files: list[os.DirEntry[str]], here: _Folder, link: str, src: str,
+                  root: str) -> tuple[list[tuple[os.DirEntry[str], _Folder, str]],
+                                      list[os.DirEntry[str]]]:
+    """The sub-folders (with their place and the link they are reached through) and files of
+    a folder that holds links, or that was itself reached through a link (`dirs` and `files`
+    are its plain ones). A link to a file is that file; a link to a folder is followed, unless
+    the folder is one of those the link is inside (a loop: refused, naming the link); a
+    dangling link, a socket or a device is skipped. Below a followed link every folder is
+    checked the same way, so a link to a parent (`ln -s .. d/up`) is refused where it first
+    leads back, not one detour later."""
+    subs: list[tuple[os.DirEntry[str], _Folder, str]] = []
+    if len(dirs) + len(files) < len(entries):
+        files = []
+        for e in entries:
+            if e.is_file(follow_symlinks=False):
+                files.append(e)
+                continue
+            if not e.is_symlink():
+                continue  # a plain folder (below), a socket, a device
+            try:
+                st = os.stat(e.path)
+            except (FileNotFoundError, NotADirectoryError):
+                continue  # a dangling link: nothing to put
+            except OSError as exc:
+                raise InvalidInput(
+                    f"cannot follow the local link {_shown(e.path, src, root)!r} "
+                    f"({exc.strerror or exc})",
+                    hint="fix or remove the link, then put again (put follows links to files "
+                         "and folders)",
+                ) from exc
+            if stat_mod.S_ISREG(st.st_mode):
+                files.append(e)
+            elif stat_mod.S_ISDIR(st.st_mode):
+                ident = (st.st_dev, st.st_ino)
+                _refuse_loop(ident, here, e.path, e.path, src, root)
+                subs.append((e, _Folder(e.path, here, ident), e.path))
+    for e in dirs:
+        if not link:
+            subs.append((e, _Folder(e.path, here), ""))
+            continue
+        st = e.stat(follow_symlinks=False)
+        ident = (st.st_dev, st.st_ino)
+        _refuse_loop(ident, here, link, e.path, src, root)
+        subs.append((e, _Folder(e.path, here, ident), link))
+    return subs, files
+
+
+def _refuse_loop(ident: tuple[int, int], here: _Folder | None, link: str, reached: str,
+                 src: str, root: str) -> None:
+    """Refuse a folder (`reached`, through `link`) that is one of the folders it is inside."""
+    while here is not None:
+        if here.ident() == ident:
+            via = "" if reached == link else f" (through {_shown(reached, src, root)!r})"
+            raise InvalidInput(
+                f"local link {_shown(link, src, root)!r} leads back to "
+                f"{_shown(here.path, src, root)!r}{via}, a folder it is inside: "
+                "following it would never end",
+                hint="remove the link (or move it out of the folder you put), then put again; "
+                     "put follows links, and stores the files they lead to",
+            )
+        here = here.parent
+
+
+def _shown(path: str, src: str, root: str) -> str:
+    """A local path as the user named it: the put's source, then the path under it."""
+    return os.path.normpath(os.path.join(src, os.path.relpath(path, root)))
 
 
 def _stat_all(entries: list[os.DirEntry[str]]) -> tuple[list[StatKey], list[int], set[int]]:
