@@ -19,7 +19,7 @@ from flowyard.pipelines.validate import (
     validate_pipeline,
 )
 from flowyard.resources import Pipeline
-from flowyard.resources.loader import load_string
+from flowyard.resources.loader import load_string, parse_resource
 
 HEADER = """\
 apiVersion: flowyard.dev/v1alpha1
@@ -462,9 +462,21 @@ def test_cycle_through_data_and_after() -> None:
         - {name: b, component: make, after: [a]}
         - {name: c, component: make, arguments: {n: {step: b, output: Output}}}
         """)
-    assert problem.field == "spec.steps[0]" and problem.line == FIRST + 0
+    # Located at the ref of the first step that closes the cycle (a waits for c).
+    assert problem.field == "spec.steps[0].arguments.n" and problem.line == FIRST + 0
     assert "steps wait for each other in a cycle: a -> b -> c -> a" in rendered
     assert "remove one of these" in rendered
+
+
+def test_cycle_through_after_names_the_after_entry() -> None:
+    problem, _, _ = only("""\
+        - name: a
+          component: make
+          after:
+            - c
+        - {name: c, component: make, arguments: {n: {step: a, output: Output}}}
+        """)
+    assert problem.field == "spec.steps[0].after[0]" and problem.line == FIRST + 3
 
 
 def test_self_dependency_is_a_cycle() -> None:
@@ -601,10 +613,15 @@ def test_all_problems_are_reported_at_once_in_file_order() -> None:
 def test_without_origin_problems_still_name_step_and_path() -> None:
     [loaded] = load_string(build("- {name: s, component: make, arguments: {n: x}}\n"))
     with pytest.raises(PipelineInvalid) as info:
-        validate_pipeline(loaded.resource)
+        validate_pipeline(parse_resource(loaded.resource.to_dict()))  # plain data: no origin
     [problem] = info.value.problems
     assert (problem.file, problem.line) == (None, None)
     assert problem.render().startswith("spec.steps[0].arguments.n: step 's': input 'n' takes int")
+    # The resource as loaded remembers where it came from, so no origin needs passing.
+    with pytest.raises(PipelineInvalid) as info:
+        validate_pipeline(loaded.resource)
+    [problem] = info.value.problems
+    assert (problem.file, problem.line) == ("<string>", FIRST)
 
 
 def test_custom_checks_join_the_registry() -> None:

@@ -163,3 +163,62 @@ def test_dsl_compile_output_round_trips() -> None:
     pipeline = _dsl_pipeline()
     [loaded] = load_string(dump_yaml([pipeline]))
     assert loaded.resource == pipeline
+
+
+# --- non-finite floats ---------------------------------------------------------------------
+
+INF_SOURCE = '''\
+def show(t: float = float("inf")) -> float:
+    return t
+'''
+
+
+def non_finite_pipeline() -> Pipeline:
+    component = Component(
+        inputs=Interface(parameters=[ParameterSpec(name="t", type="float",
+                                                   default=float("inf"))]),
+        outputs=Interface(parameters=[ParameterSpec(name="Output", type="float")]),
+        python=PythonImpl(function="show", source=INF_SOURCE),
+    )
+    spec = PipelineSpec(
+        parameters=[ParameterSpec(name="hi", type="float", default=float("inf")),
+                    ParameterSpec(name="lo", type="float", default=float("-inf")),
+                    ParameterSpec(name="nan", type="float", default=float("nan"))],
+        components={"show": component},
+        steps=[Step(name="show", component="show",
+                    arguments={"t": Ref(parameter="lo")}),
+               Step(name="lit", component="show", arguments={"t": Ref(value=float("-inf"))})],
+    )
+    return Pipeline(metadata={"name": "non-finite"}, spec=spec)
+
+
+def test_non_finite_floats_are_yaml_constants_and_load_back_as_floats() -> None:
+    import math
+
+    text = dump_yaml([non_finite_pipeline()])
+    assert "null" not in text
+    assert "default: .inf" in text and "default: -.inf" in text and "default: .nan" in text
+    assert "t: -.inf" in text   # a literal argument in its short form
+    [loaded] = load_string(text)
+    spec = loaded.resource.spec
+    hi, lo, nan = (p.default for p in spec.parameters)
+    assert hi == math.inf and lo == -math.inf and math.isnan(nan)
+    assert spec.components["show"].inputs.parameters[0].default == math.inf
+    assert spec.steps[1].arguments["t"].value == -math.inf
+    # Another YAML reader agrees: .inf is a float, not the string "inf".
+    plain = yaml.safe_load(text)
+    assert plain["spec"]["parameters"][0]["default"] == math.inf
+
+
+def test_non_finite_floats_in_json_text_are_strings() -> None:
+    import json
+
+    def strict(constant: str) -> Any:
+        raise AssertionError(f"bare {constant} in JSON")
+
+    body = json.loads(non_finite_pipeline().model_dump_json(by_alias=True),
+                      parse_constant=strict)
+    assert [p["default"] for p in body["spec"]["parameters"]] == [
+        "Infinity", "-Infinity", "NaN"]
+    # to_dict (what YAML and the store get) keeps the floats.
+    assert non_finite_pipeline().to_dict()["spec"]["parameters"][0]["default"] == float("inf")

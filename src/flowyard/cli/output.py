@@ -50,7 +50,10 @@ def print_data(data: Any, fmt: OutputFormat) -> None:
 
         sys.stdout.write(yaml.safe_dump(_plain(data), sort_keys=False, allow_unicode=True))
     else:
-        sys.stdout.write(json.dumps(_plain(data), indent=2) + "\n")
+        from flowyard.platform.codec import json_safe
+
+        # Strict JSON: a non-finite float is the string "Infinity"/"-Infinity"/"NaN".
+        sys.stdout.write(json.dumps(json_safe(_plain(data)), indent=2, allow_nan=False) + "\n")
     sys.stdout.flush()
 
 

@@ -166,6 +166,14 @@ class HttpTransport:
         namespace: str | None,
         labels: dict[str, str] | None,
     ) -> RunRecord:
+        from flowyard.resources.origins import origin_of
+
+        if origin_of(pipeline) is not None:
+            # The server sees plain data without lines: check here first, so a pipeline
+            # read from a file names file:line as the embedded engine's check does.
+            from flowyard.pipelines.validate import validate_pipeline
+
+            validate_pipeline(pipeline)
         body = {"pipeline": pipeline.to_dict(), "parameters": dict(parameters),
                 "cache": cache, "namespace": namespace, "labels": labels, "start": False}
         return self._run(self._json("POST", f"{API}/runs", json=body))

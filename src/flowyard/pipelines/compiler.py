@@ -7,7 +7,7 @@ the resource model, so an SDK pipeline and a hand-written YAML one go through th
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
@@ -27,7 +27,11 @@ from flowyard.pipelines.sdk_placeholders import (
 from flowyard.pipelines.sdk_scopes import Branch, ExitScope
 from flowyard.pipelines.sdk_task import Task
 from flowyard.pipelines.sdk_types import Port
+from flowyard.resources.origins import remember_origin
 from flowyard.resources.pipeline import Pipeline, PythonImpl
+
+if TYPE_CHECKING:
+    from flowyard.resources.origins import Origin
 
 
 def compile_pipeline(func: PipelineDef | Callable[..., Any],
@@ -38,7 +42,62 @@ def compile_pipeline(func: PipelineDef | Callable[..., Any],
     """
     definition = func if isinstance(func, PipelineDef) else pipeline(func)
     traced = trace_pipeline(definition, parameters)
-    return validate(to_data(traced), definition.site)
+    resource = validate(to_data(traced), definition.site)
+    # The graph checks run later (validate, run, the engine's submit); they name the line
+    # of the call that wired each field through this map.
+    remember_origin(resource, source_origin(traced))
+    return resource
+
+
+def _split_site(site: str) -> tuple[str, int] | None:
+    """"path/file.py:12" -> ("path/file.py", 12); None for "<unknown>"."""
+    file, _, line = site.rpartition(":")
+    return (file, int(line)) if file and line.isdigit() else None
+
+
+def source_origin(traced: Traced) -> Origin | None:
+    """Field path -> file:line of the Python that wrote it: each step at its component call,
+    its `after` entries at their `.after()` call, `forEach` at the dsl.ParallelFor, `when`
+    at the innermost dsl.If/Elif/Else, components at their definition, parameters and the
+    rest of the spec at the `@dsl.pipeline` function."""
+    from flowyard.resources.origins import Origin
+
+    definition, trace = traced.pipeline, traced.trace
+    top = _split_site(definition.site)
+    if top is None:
+        return None
+    lines: dict[tuple[str | int, ...], int] = {}
+    files: dict[tuple[str | int, ...], str] = {}
+
+    def put(path: tuple[str | int, ...], site: str) -> None:
+        where = _split_site(site)
+        if where is None:
+            return
+        lines[path] = where[1]
+        if where[0] != top[0]:
+            files[path] = where[0]
+
+    exits = _Exits(trace.tasks, trace.exits)
+    placed = [t for t in trace.tasks if t is not exits.run_level]
+    steps: list[tuple[tuple[str | int, ...], Task]] = [
+        (("spec", "steps", i), t) for i, t in enumerate(placed)]
+    if exits.run_level is not None:
+        steps.append((("spec", "onExit"), exits.run_level))
+    for path, task in steps:
+        put(path, task.site)
+        for index, site in enumerate(task.after_sites):
+            put((*path, "after", index), site)
+        loop = task.loop
+        if loop is not None:
+            put((*path, "forEach"), loop.site)
+        branches = [s for s in task.scopes if isinstance(s, Branch)]
+        if branches:
+            put((*path, "when"), branches[-1].site)
+    for name, comp in trace.components:
+        put(("spec", "components", name), getattr(comp, "site", ""))
+    for index, _port in enumerate(traced.parameters):
+        put(("spec", "parameters", index), definition.site)
+    return Origin(file=top[0], line=top[1], lines=lines, files=files)
 
 
 class _Exits:

@@ -72,6 +72,7 @@ class Task:
         self.scopes = scopes
         self.site = site
         self.depends_on: list[Task] = []
+        self.after_sites: list[str] = []  # file:line of the .after() call of each depends_on
         self.options = Options()
         self.outputs = TaskOutputs(self)
 
@@ -105,6 +106,7 @@ class Task:
                 raise InvalidInput(f"{user_site()}: task {self.name!r} cannot run after itself")
             if all(other is not t for t in self.depends_on):
                 self.depends_on.append(other)
+                self.after_sites.append(user_site())
         return self
 
     def set_retry(self, num_retries: int, backoff_duration: float | str | None = None,

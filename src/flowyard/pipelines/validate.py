@@ -582,8 +582,21 @@ def no_cycles(ctx: Context) -> Iterator[Problem]:
         site = ctx.by_name[cycle[0]]
         # Printed in run order: each arrow points at a step that waits for the one before it.
         order = " -> ".join(reversed([*cycle, cycle[0]]))
-        yield ctx.problem(site, site.path, f"steps wait for each other in a cycle: {order}",
+        waits_for = cycle[1] if len(cycle) > 1 else cycle[0]
+        yield ctx.problem(site, _edge_path(ctx, site, waits_for),
+                          f"steps wait for each other in a cycle: {order}",
                           allowed="remove one of these data references or `after` entries")
+
+
+def _edge_path(ctx: Context, site: Site, waits_for: str) -> FieldPath:
+    """The field of `site` that makes it wait for step `waits_for` (a data ref or an `after`
+    entry), so that the problem names the line that closes the cycle; else the step."""
+    for use in ctx.uses():
+        if use.site is site and use.ref.step == waits_for:
+            return use.path
+    if waits_for in site.step.after:
+        return (*site.path, "after", site.step.after.index(waits_for))
+    return site.path
 
 
 def _cycles(graph: Mapping[str, set[str]]) -> list[list[str]]:
@@ -760,7 +773,14 @@ def _placeholder_problem(comp: Component, body: str) -> str | None:
 
 
 def validate_pipeline(pipeline: Pipeline, origin: Origin | None = None) -> None:
-    """Run every check; raise PipelineInvalid listing all problems found."""
+    """Run every check; raise PipelineInvalid listing all problems found.
+
+    Without `origin`, the one the pipeline was loaded or compiled from (`origin_of`) is
+    used, so a pipeline read from a file names file:line wherever it is checked."""
+    if origin is None:
+        from flowyard.resources.origins import origin_of
+
+        origin = origin_of(pipeline)
     ctx = Context(pipeline, origin)
     problems: list[Problem] = []
     for run in CHECKS:

@@ -6,6 +6,7 @@ Kept free of heavy imports: `flowyard.client.http` uses it on every call.
 from __future__ import annotations
 
 import dataclasses
+import math
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -20,6 +21,26 @@ ERROR_CLASSES: dict[str, type[FlowyardError]] = {
                 errors.PipelineInvalid, errors.ConfigError, errors.NotFound,
                 errors.Conflict, errors.RunFailed, errors.StoreError)
 }
+
+
+NON_FINITE = {math.inf: "Infinity", -math.inf: "-Infinity"}
+
+
+def json_safe(value: Any) -> Any:
+    """`value` with every non-finite float replaced by the string "Infinity", "-Infinity" or
+    "NaN" (pydantic's `ser_json_inf_nan="strings"`), so that `json.dumps` writes valid JSON
+    (strict parsers reject the bare `Infinity`/`NaN` tokens). The rule of every JSON
+    Flowyard writes: `-o json` on the command line and the HTTP API's answers. A value that
+    needs no change is returned as is."""
+    if isinstance(value, float):
+        if math.isfinite(value):
+            return value
+        return "NaN" if math.isnan(value) else NON_FINITE[value]
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    return value
 
 
 def encode_record(record: Any) -> dict[str, Any]:

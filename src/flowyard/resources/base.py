@@ -24,6 +24,12 @@ class FlowModel(BaseModel):
         alias_generator=to_camel,
         populate_by_name=True,
         validate_assignment=False,
+        # Non-finite floats (a `float = float("inf")` default) stay floats in to_dict(), so
+        # YAML writes .inf/-.inf/.nan and reads them back as floats; in JSON text
+        # (model_dump_json) they are the strings "Infinity", "-Infinity", "NaN", the rule of
+        # every JSON Flowyard writes (flowyard.platform.codec.json_safe). The default ("null") would
+        # turn them into null: a silently different pipeline.
+        ser_json_inf_nan="strings",
     )
 
 
@@ -91,3 +97,4 @@ class Resource(FlowModel, Generic[SpecT]):
         if self.status:
             out["status"] = self.status
         return out
+

@@ -17,16 +17,17 @@ import re
 import types
 import typing
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Union
 
 import yaml
 from pydantic import BaseModel, ValidationError
-from pydantic.alias_generators import to_camel
 
 from flowyard.errors import NotFound, Problem, ResourceInvalid
 from flowyard.resources import API_VERSION, KINDS, Resource
+from flowyard.resources.origins import FieldPath, Origin, PathItem, remember_origin
+from flowyard.resources.origins import normal_path as _normal
 
 __all__ = [
     "FieldPath",
@@ -43,8 +44,6 @@ __all__ = [
     "problem_at",
 ]
 
-PathItem = str | int
-FieldPath = tuple[PathItem, ...]
 
 RESOURCE_SUFFIXES = (".yaml", ".yml", ".json")
 # The kind of a project file (flowyard.kube.project), which lives beside resource files.
@@ -102,30 +101,6 @@ _Dumper.add_representer(str, _represent_str)
 
 
 @dataclass(frozen=True)
-class Origin:
-    """Where a resource came from: a file, the line its document starts, and a line map."""
-
-    file: str
-    line: int
-    lines: Mapping[FieldPath, int] = field(default_factory=dict, compare=False, repr=False)
-
-    def line_of(self, path: Sequence[PathItem]) -> int | None:
-        """Line of a field path, or of its nearest parent that has one."""
-        current = _normal(path)
-        while current:
-            found = self.lines.get(current)
-            if found is not None:
-                return found
-            current = current[:-1]
-        return self.line
-
-
-def _normal(path: Sequence[PathItem]) -> FieldPath:
-    # `on_exit:` and `onExit:` are the same field (populate_by_name), so look both up alike.
-    return tuple(to_camel(p) if isinstance(p, str) and "_" in p else p for p in path)
-
-
-@dataclass(frozen=True)
 class Loaded:
     resource: Resource[Any]
     origin: Origin
@@ -158,11 +133,12 @@ def problem_at(
     allowed: str | None = None,
 ) -> Problem:
     """A Problem at a field path, with file and line when the origin is known."""
+    file, line = origin.where(path) if origin else (None, None)
     return Problem(
         message=message,
         field=format_path(path),
-        file=origin.file if origin else None,
-        line=origin.line_of(path) if origin else None,
+        file=file,
+        line=line,
         value=value,
         allowed=allowed,
     )
@@ -390,6 +366,7 @@ def parse_resource(data: Any, *, origin: Origin | None = None) -> Resource[Any]:
         problems.extend(problems_from(exc, model, origin))
     if problems:
         raise ResourceInvalid(problems)
+    remember_origin(resource, origin)  # later checks (the engine's) name file:line too
     return resource
 
 
