@@ -265,3 +265,31 @@ def test_retry_in_the_background(cli: Cli, wait_driver_gone: Any) -> None:
     wait_driver_gone(body["id"])
     succeeded = cli("runs", "retry", run_json(cli, BASIC)[1]["id"], "--detach")
     assert succeeded.code == 2 and "only Failed or Cancelled" in succeeded.err
+
+
+def test_a_run_whose_driver_was_killed_says_so_and_cancels(cli: Cli, flowyard_home: Path) -> None:
+    import signal
+
+    from flowyard.client import Client
+
+    proc = subprocess.Popen([str(ENTRY_POINT), "run", f"{DATA / 'cli_slow.py'}:slow"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        with Client() as client:
+            deadline = time.monotonic() + 60
+            while not (client.runs() and client.get_run(client.runs()[0].id).steps
+                       and client.get_run(client.runs()[0].id).steps[0].state == "Running"):
+                assert time.monotonic() < deadline and proc.poll() is None, "never started"
+                time.sleep(0.1)
+            run_id = client.runs()[0].id
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    shown = cli("runs", "get", run_id)
+    assert shown.code == 0
+    assert f"process {proc.pid}" in shown.out and "is gone" in shown.out
+    assert f"flowyard runs resume {run_id}" in shown.out
+    cancelled = cli("runs", "cancel", run_id)
+    assert cancelled.code == 0, cancelled.err
+    assert cancelled.out.strip() == f"run {run_id} Cancelled"
+    assert "is gone" not in cli("runs", "get", run_id).out

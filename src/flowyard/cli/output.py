@@ -124,6 +124,10 @@ def print_run(client: Client, run: Run, *, console: Console | None = None) -> No
     out.print(f"  created    {when(run.created_at)}   duration {seconds(run.duration)}")
     if run.error:
         out.print(f"  error      [red]{run.error}[/red]", highlight=False)
+    if _driver_gone(run):
+        out.print(f"  driver     [yellow]process {run.driver_pid} on {run.driver_host} is gone"
+                  f"[/yellow]: `flowyard runs resume {run.id}` continues the run, `flowyard "
+                  f"runs cancel {run.id}` stops it (its exit handler runs)", highlight=False)
     if run.parameters:
         out.print("  parameters " + ", ".join(f"{k}={short(v, 40)}"
                                            for k, v in run.parameters.items()))
@@ -154,6 +158,16 @@ def print_run(client: Client, run: Run, *, console: Console | None = None) -> No
             table.add_row(art.id, art.name, art.type, art.step_id,
                           size(art.size) + (" (dir)" if art.is_tree else ""))
         out.print(table)
+
+
+def _driver_gone(run: Run) -> bool:
+    """A Running run whose driver on this host has died (another host's cannot be seen)."""
+    import socket
+
+    from flowyard.processes import pid_alive
+
+    return (run.state == "Running" and run.driver_pid is not None
+            and run.driver_host == socket.gethostname() and not pid_alive(run.driver_pid))
 
 
 def steps_table(run: Run) -> Any:

@@ -128,6 +128,8 @@ class Run:
     created_at: datetime | None = None
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    driver_pid: int | None = None      # the process driving it (while Running) and its host
+    driver_host: str | None = None
     client: Client | None = field(default=None, repr=False, compare=False)
 
     @classmethod
@@ -142,7 +144,8 @@ class Run:
             labels=dict(record.labels),
             steps=[RunStep.from_record(s) for s in steps or []],
             created_at=record.created_at, started_at=record.started_at,
-            finished_at=record.finished_at, client=client,
+            finished_at=record.finished_at, driver_pid=record.driver_pid,
+            driver_host=record.driver_host, client=client,
         )
 
     @property

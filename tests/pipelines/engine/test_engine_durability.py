@@ -136,10 +136,15 @@ def test_cancel_from_another_process(engine: Engine, metadata: MetadataStore,
 
 def test_cancel_of_a_run_without_driver(engine: Engine, metadata: MetadataStore,
                                         tmp_path: Path) -> None:
-    run = engine.submit(_sleepy_pipeline(tmp_path))
+    run = engine.submit(_sleepy_pipeline(tmp_path, on_exit=True))
     cancelled = engine.cancel(run.id)
     assert cancelled.state == "Cancelled"
-    assert {s.state for s in metadata.get_steps(run.id)} == {"Cancelled"}
+    states = {s.id: s.state for s in metadata.get_steps(run.id)}
+    # Nothing ran but the exit handler, which always runs and saw the cancel.
+    assert states == {"a": "Cancelled", "b": "Cancelled", "slow": "Cancelled",
+                      "last": "Cancelled", "notify": "Succeeded"}
+    assert (tmp_path / "exit-status").read_text() == "Cancelled"
+    assert not (tmp_path / "tally").exists()
     with pytest.raises(Conflict, match="Cancelled, not Pending"):
         engine.execute(run.id)
 
@@ -189,6 +194,27 @@ def test_sigkill_of_the_driver_then_resume(engine: Engine, metadata: MetadataSto
     assert (tmp_path / "tally").read_text().split() == ["a", "b", "slow", "slow", "last"]
     log = Path(steps["slow"].log_path).read_text()
     assert "--- attempt 1 ---" in log and "--- attempt 2 ---" in log
+
+
+def test_cancel_after_sigkill_of_the_driver_runs_the_exit_handler(
+        engine: Engine, metadata: MetadataStore, settings: Settings, tmp_path: Path) -> None:
+    run = engine.submit(_sleepy_pipeline(tmp_path, on_exit=True))
+    script = tmp_path / "driver.py"
+    script.write_text(DRIVER)
+    driver = subprocess.Popen([sys.executable, str(script), str(settings.home), run.id])
+    try:
+        _wait_for(lambda: (tmp_path / "slow.pid").exists())
+        os.kill(driver.pid, signal.SIGKILL)
+    finally:
+        driver.wait(timeout=10)
+    assert metadata.get_run(run.id).state == "Running"   # nobody drives it any more
+    final = engine.cancel(run.id)
+    assert final.state == "Cancelled"
+    states = {s.id: s.state for s in metadata.get_steps(run.id)}
+    assert states == {"a": "Succeeded", "b": "Succeeded", "slow": "Cancelled",
+                      "last": "Cancelled", "notify": "Succeeded"}
+    assert (tmp_path / "exit-status").read_text() == "Cancelled"
+    assert (tmp_path / "tally").read_text().split() == ["a", "b", "slow"]   # slow not rerun
 
 
 def test_resume_refuses_a_live_driver(engine: Engine, metadata: MetadataStore,

@@ -31,7 +31,6 @@ from flowyard.store.records import (
     TERMINAL_STEP_STATES,
     RunRecord,
     StepRecord,
-    utcnow,
 )
 
 EventHandler = Callable[[RunEvent], None]
@@ -149,25 +148,22 @@ class Engine:
                                        finished_at=None)
         return self._drive(run, on_event)
 
-    def cancel(self, run_id: str) -> RunRecord:
-        """Ask the driver (in any process) to stop the run; a run without one stops here."""
+    def cancel(self, run_id: str, *, on_event: EventHandler | None = None) -> RunRecord:
+        """Ask the driver (in any process) to stop the run; a run without one stops here.
+
+        Without a live driver (never started, or its driver was killed) this process drives
+        the stop itself, as that driver would have: nothing left is started, the remaining
+        steps are `Cancelled`, and the exit handlers run (they always run). It returns once
+        they finished."""
         run = self.metadata.get_run(run_id)
         if run.state in TERMINAL_RUN_STATES:
             raise Conflict(f"run {run_id!r} already finished ({run.state}); nothing to cancel")
         options = {**run.options, "cancel_requested": True}
         if run.state == "Running" and driver_alive(run):
             return self.metadata.update_run(run_id, options=options)
-        now = utcnow()
-        steps = [s for s in self.metadata.get_steps(run_id)
-                 if s.state not in TERMINAL_STEP_STATES]
-        for step in steps:
-            step.state = "Cancelled"
-            step.error = "the run was cancelled"
-            step.finished_at = now
-        if steps:
-            self.metadata.save_steps(steps)
-        return self.metadata.update_run(run_id, state="Cancelled", options=options,
-                                        error="the run was cancelled", finished_at=now)
+        # The driver's loop sees the flag before it starts any step (scheduler: _loop).
+        run = self.metadata.update_run(run_id, options=options)
+        return self._drive(run, on_event)
 
     def close(self) -> None:
         self._pool.close()
