@@ -97,6 +97,31 @@ def test_a_finished_step_leaves_nothing_running_in_another_session(
     assert step_map(metadata, run.id)["w"].outputs == {"Output": True}
 
 
+def test_what_a_thread_of_the_step_left_running_is_killed_too(
+        engine: Engine, metadata: MetadataStore, tmp_path: Path) -> None:
+    # A child is listed under the thread that started it, not the main thread.
+    pid_file = tmp_path / "sleeper.pid"
+    spawn = py(f"""
+        def spawn() -> None:
+            import os, subprocess, threading, time
+            def start() -> None:
+                child = subprocess.Popen(["sleep", "1000"], start_new_session=True)
+                open({str(pid_file)!r} + ".tmp", "w").write(str(child.pid))
+                os.rename({str(pid_file)!r} + ".tmp", {str(pid_file)!r})
+                time.sleep(1000)
+            threading.Thread(target=start, daemon=True).start()
+            while not os.path.exists({str(pid_file)!r}):
+                time.sleep(0.01)
+    """)
+    p = pipeline("thread-child", {"spawn": spawn, "watch": _watcher(pid_file)},
+                 [{"name": "s", "component": "spawn"}, {"name": "w", "component": "watch"}])
+    run = engine.run(p)
+    assert run.state == "Succeeded"
+    sleeper = int(pid_file.read_text())
+    assert _wait_gone(sleeper), f"sleep {sleeper} outlived its step"
+    assert step_map(metadata, run.id)["w"].outputs == {"Output": True}
+
+
 def _daemon(pid_file: Path) -> dict[str, object]:
     # The daemon's parent (sh) exits at once, so it is no descendant of the step any more:
     # it is reparented to the zygote (a child subreaper).

@@ -137,14 +137,7 @@ def parse_text(text: str, type_name: str) -> Any:
     return check_type(json.loads(stripped), type_name)
 
 
-# What an input artifact's files looked like before the step ran: blob path ->
-# (digest, what to call it in an error, os.stat fingerprint, verify by hash anyway).
-Watch = dict[str, tuple[str, str, tuple[int, int, int, int], bool]]
-# The clock the kernel stamps file times with (coarse: one tick, 1-10 ms); see _watch.
-_COARSE_CLOCK = getattr(time, "CLOCK_REALTIME_COARSE", 5 if sys.platform == "linux" else None)
-
-
-def _input_artifact(spec: dict[str, Any], work: Path, store: Any, watch: Watch,
+def _input_artifact(spec: dict[str, Any], work: Path, store: Any, watch: Watch | None,
                     label: str) -> Artifact:
     cls = ARTIFACT_CLASSES.get(spec["type"], Artifact)
     if spec.get("is_tree"):
@@ -155,68 +148,16 @@ def _input_artifact(spec: dict[str, Any], work: Path, store: Any, watch: Watch,
         path = str(dest)
         # The folder is the step's own, but its files are hard links to the blobs
         # (ObjectStore.materialize): writing into one writes the blob.
-        for rel, entry in store.tree_entries(spec["digest"]).items():
-            _watch(watch, str(store.local_path(entry["digest"])), entry["digest"],
-                   f"{label} (its file {rel!r})")
+        if watch is not None:
+            for rel, entry in store.tree_entries(spec["digest"]).items():
+                _watch(watch, str(store.local_path(entry["digest"])), entry["digest"],
+                       f"{label} (its file {rel!r})")
     else:
         path = str(store.local_path(spec["digest"]))
-        _watch(watch, path, spec["digest"], label)
+        if watch is not None:
+            _watch(watch, path, spec["digest"], label)
     return cls(name=spec["name"], uri=spec.get("uri", ""), metadata=spec.get("metadata"),
                path=path)
-
-
-def _watch(watch: Watch, path: str, digest: str, label: str) -> None:
-    """Remember an input blob's stat fingerprint before the step's code runs.
-
-    Input artifacts are the object store's files themselves (zero-copy reads; a cached copy
-    for a remote store), read-only by mode, which does not stop root. A write changes the
-    size or the mtime; a replaced file changes the inode. The ctime is part of the
-    fingerprint too, but changes without a write (another step hard-linking the blob, a
-    chmod), so a changed fingerprint is confirmed by hashing. A kernel without fine-grained
-    timestamps stamps files with its coarse clock: a write in the same tick as the blob's
-    last change would leave every time unchanged, so such a blob is hashed in any case.
-    """
-    if path in watch:
-        return
-    st = os.stat(path)
-    now = time.clock_gettime_ns(_COARSE_CLOCK) if _COARSE_CLOCK is not None else (
-        time.time_ns() - 10_000_000)
-    watch[path] = (digest, label, (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns),
-                   st.st_ctime_ns >= now)
-
-
-def check_inputs(watch: Watch) -> str | None:
-    """None when no input blob changed; else remove the changed ones and say what happened.
-
-    A changed blob no longer matches its digest: nothing may serve it again (cache lookups
-    check that blobs exist, so a later run recomputes it, and a remote store's cached copy
-    is fetched again).
-    """
-    damaged: list[str] = []
-    for path, (digest, label, before, verify) in watch.items():
-        try:
-            st = os.stat(path)
-        except FileNotFoundError:
-            damaged.append(f"{label} was deleted")
-            continue
-        if not verify and (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns) == before:
-            continue
-        from flowyard.store.objects import hash_file
-
-        try:
-            if hash_file(path) == digest:
-                continue
-        except OSError:
-            pass
-        with contextlib.suppress(OSError):
-            os.unlink(path)
-        damaged.append(f"{label} was modified")
-    if not damaged:
-        return None
-    return (f"input artifact {'; '.join(damaged)} by the step: input artifacts are shared "
-            "read-only files (the object store's own copy, which other steps and cache hits "
-            "read too), so the damaged file was removed from the store; write to an "
-            "Output artifact instead (or copy the input first)")
 
 
 def outputs_from_return(value: Any, outputs: dict[str, str]) -> dict[str, Any]:
@@ -248,7 +189,7 @@ def outputs_from_return(value: Any, outputs: dict[str, str]) -> dict[str, Any]:
 
 
 def _run_python(task: dict[str, Any], code: CodeType, work: Path,
-                outs: dict[str, Artifact], store: Any, watch: Watch) -> dict[str, Any]:
+                outs: dict[str, Artifact], store: Any, watch: Watch | None) -> dict[str, Any]:
     python = task["python"]
     namespace: dict[str, Any] = {"__name__": "__flowyard_component__"}
     exec(code, namespace)
@@ -276,7 +217,7 @@ def _substitute(text: str, values: dict[str, str]) -> str:
 
 
 def _run_container(task: dict[str, Any], work: Path, outs: dict[str, Artifact],
-                   store: Any, watch: Watch) -> dict[str, Any]:
+                   store: Any, watch: Watch | None) -> dict[str, Any]:
     import subprocess
 
     spec = task["container"]
@@ -470,7 +411,8 @@ def run_task(task: dict[str, Any], code: CodeType | None) -> dict[str, Any]:
     work = Path(task["work"]) if _uses_work(task) else _NO_WORK
     result: dict[str, Any] = {"ok": False, "outputs": {}, "artifacts": {}, "error": None}
     store: Any = None
-    watch: Watch = {}   # input artifacts' blobs, filled only for steps that have some
+    # Input artifacts' blobs (see _watch); None, not even an empty dict, for the others.
+    watch: Watch | None = {} if task["input_artifacts"] else None
     if task.get("env"):
         os.environ.update(task["env"])   # e.g. FLOWYARD_VOLUME_<NAME>; this process only
     try:
@@ -488,7 +430,7 @@ def run_task(task: dict[str, Any], code: CodeType | None) -> dict[str, Any]:
             assert code is not None
             result["outputs"] = _run_python(task, code, work, outs, store, watch)
         if watch:
-            damage, watch = check_inputs(watch), {}
+            damage, watch = check_inputs(watch), None
             if damage:
                 raise StepError(damage)
         result["artifacts"] = _ingest(outs, store)
@@ -528,3 +470,67 @@ def run_task(task: dict[str, Any], code: CodeType | None) -> dict[str, Any]:
         except Exception as exc:  # the result matters more than the log copy
             result["log_error"] = str(exc)
     return result
+
+
+# -- input checks (at the end of the module: the objects every step touches keep their
+# places in memory, so a step without inputs touches no more pages than before) --------
+
+# What an input artifact's files looked like before the step ran: blob path ->
+# (digest, what to call it in an error, os.stat fingerprint, verify by hash anyway).
+Watch = dict[str, tuple[str, str, tuple[int, int, int, int], bool]]
+# The clock the kernel stamps file times with (coarse: one tick, 1-10 ms); see _watch.
+_COARSE_CLOCK = getattr(time, "CLOCK_REALTIME_COARSE", 5 if sys.platform == "linux" else None)
+
+
+def _watch(watch: Watch, path: str, digest: str, label: str) -> None:
+    """Remember an input blob's stat fingerprint before the step's code runs.
+
+    Input artifacts are the object store's files themselves (zero-copy reads; a cached copy
+    for a remote store), read-only by mode, which does not stop root. A write changes the
+    size or the mtime; a replaced file changes the inode. The ctime is part of the
+    fingerprint too, but changes without a write (another step hard-linking the blob, a
+    chmod), so a changed fingerprint is confirmed by hashing. A kernel without fine-grained
+    timestamps stamps files with its coarse clock: a write in the same tick as the blob's
+    last change would leave every time unchanged, so such a blob is hashed in any case.
+    """
+    if path in watch:
+        return
+    st = os.stat(path)
+    now = time.clock_gettime_ns(_COARSE_CLOCK) if _COARSE_CLOCK is not None else (
+        time.time_ns() - 10_000_000)
+    watch[path] = (digest, label, (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns),
+                   st.st_ctime_ns >= now)
+
+
+def check_inputs(watch: Watch) -> str | None:
+    """None when no input blob changed; else remove the changed ones and say what happened.
+
+    A changed blob no longer matches its digest: nothing may serve it again (cache lookups
+    check that blobs exist, so a later run recomputes it, and a remote store's cached copy
+    is fetched again).
+    """
+    damaged: list[str] = []
+    for path, (digest, label, before, verify) in watch.items():
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            damaged.append(f"{label} was deleted")
+            continue
+        if not verify and (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns) == before:
+            continue
+        from flowyard.store.objects import hash_file
+
+        try:
+            if hash_file(path) == digest:
+                continue
+        except OSError:
+            pass
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        damaged.append(f"{label} was modified")
+    if not damaged:
+        return None
+    return (f"input artifact {'; '.join(damaged)} by the step: input artifacts are shared "
+            "read-only files (the object store's own copy, which other steps and cache hits "
+            "read too), so the damaged file was removed from the store; write to an "
+            "Output artifact instead (or copy the input first)")
