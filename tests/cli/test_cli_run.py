@@ -205,22 +205,29 @@ def test_real_process_run_and_exit_codes(flowyard_home: Path) -> None:
     assert missing.returncode == 2 and "missing.yaml" in missing.stderr
 
 
+def _wait_until_its_step_runs(proc: subprocess.Popen[Any]) -> str:
+    """The id of the run `proc` (a `flowyard run` of cli_slow) drives, once its step runs."""
+    from flowyard.client import Client
+
+    with Client() as client:
+        deadline = time.monotonic() + 60
+        while not (client.runs() and client.get_run(client.runs()[0].id).steps
+                   and client.get_run(client.runs()[0].id).steps[0].state == "Running"):
+            assert time.monotonic() < deadline and proc.poll() is None, "never started"
+            time.sleep(0.1)
+        return client.runs()[0].id
+
+
 def test_ctrl_c_cancels_the_run_cleanly(flowyard_home: Path) -> None:
     import signal
 
-    from flowyard.client import Client
 
     proc = subprocess.Popen(
         [str(ENTRY_POINT), "run", f"{DATA / 'cli_slow.py'}:slow", "-o", "json"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     try:
-        with Client() as client:
-            deadline = time.monotonic() + 60
-            while not (client.runs() and client.get_run(client.runs()[0].id).steps
-                       and client.get_run(client.runs()[0].id).steps[0].state == "Running"):
-                assert time.monotonic() < deadline and proc.poll() is None, "never started"
-                time.sleep(0.1)
+        _wait_until_its_step_runs(proc)
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=60)
     finally:
@@ -270,18 +277,11 @@ def test_retry_in_the_background(cli: Cli, wait_driver_gone: Any) -> None:
 def test_a_run_whose_driver_was_killed_says_so_and_cancels(cli: Cli, flowyard_home: Path) -> None:
     import signal
 
-    from flowyard.client import Client
 
     proc = subprocess.Popen([str(ENTRY_POINT), "run", f"{DATA / 'cli_slow.py'}:slow"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        with Client() as client:
-            deadline = time.monotonic() + 60
-            while not (client.runs() and client.get_run(client.runs()[0].id).steps
-                       and client.get_run(client.runs()[0].id).steps[0].state == "Running"):
-                assert time.monotonic() < deadline and proc.poll() is None, "never started"
-                time.sleep(0.1)
-            run_id = client.runs()[0].id
+        run_id = _wait_until_its_step_runs(proc)
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait()

@@ -12,6 +12,7 @@ from engine_helpers import pipeline, py, step_map
 
 from flowyard.errors import PipelineInvalid
 from flowyard.pipelines.engine import Engine, RunEvent
+from flowyard.processes import pid_alive
 from flowyard.store.metadata import MetadataStore
 
 NOTE = py("""
@@ -24,11 +25,7 @@ NOTE = py("""
 
 def _gone(pid: int) -> bool:
     """True when `pid` no longer runs (absent, or a zombie nobody reaped yet)."""
-    try:
-        with open(f"/proc/{pid}/stat") as handle:
-            return handle.read().rsplit(")", 1)[1].split()[0] == "Z"
-    except FileNotFoundError:
-        return True
+    return not pid_alive(pid)
 
 
 def test_raising_step_fails_run_omits_dependents_and_exit_handler_sees_it(

@@ -18,6 +18,7 @@ import json.scanner
 import linecache
 import os
 import sys
+import time
 import traceback
 from pathlib import Path
 from types import CodeType
@@ -136,7 +137,8 @@ def parse_text(text: str, type_name: str) -> Any:
     return check_type(json.loads(stripped), type_name)
 
 
-def _input_artifact(spec: dict[str, Any], work: Path, store: Any) -> Artifact:
+def _input_artifact(spec: dict[str, Any], work: Path, store: Any, watch: Watch | None,
+                    label: str) -> Artifact:
     cls = ARTIFACT_CLASSES.get(spec["type"], Artifact)
     if spec.get("is_tree"):
         dest = work / "inputs" / f"{spec['name']}-{spec['digest'][7:19]}"
@@ -144,8 +146,16 @@ def _input_artifact(spec: dict[str, Any], work: Path, store: Any) -> Artifact:
             dest.parent.mkdir(parents=True, exist_ok=True)
             store.materialize(spec["digest"], dest)
         path = str(dest)
+        # The folder is the step's own, but its files are hard links to the blobs
+        # (ObjectStore.materialize): writing into one writes the blob.
+        if watch is not None:
+            for rel, entry in store.tree_entries(spec["digest"]).items():
+                _watch(watch, str(store.local_path(entry["digest"])), entry["digest"],
+                       f"{label} (its file {rel!r})")
     else:
         path = str(store.local_path(spec["digest"]))
+        if watch is not None:
+            _watch(watch, path, spec["digest"], label)
     return cls(name=spec["name"], uri=spec.get("uri", ""), metadata=spec.get("metadata"),
                path=path)
 
@@ -179,7 +189,7 @@ def outputs_from_return(value: Any, outputs: dict[str, str]) -> dict[str, Any]:
 
 
 def _run_python(task: dict[str, Any], code: CodeType, work: Path,
-                outs: dict[str, Artifact], store: Any) -> dict[str, Any]:
+                outs: dict[str, Artifact], store: Any, watch: Watch | None) -> dict[str, Any]:
     python = task["python"]
     namespace: dict[str, Any] = {"__name__": "__flowyard_component__"}
     exec(code, namespace)
@@ -189,9 +199,10 @@ def _run_python(task: dict[str, Any], code: CodeType, work: Path,
     kwargs: dict[str, Any] = dict(task["parameters"])
     for name, spec in task["input_artifacts"].items():
         if isinstance(spec, list):
-            kwargs[name] = [_input_artifact(s, work, store) for s in spec]
+            kwargs[name] = [_input_artifact(s, work, store, watch, f"{name!r}[{i}]")
+                            for i, s in enumerate(spec)]
         else:
-            kwargs[name] = _input_artifact(spec, work, store)
+            kwargs[name] = _input_artifact(spec, work, store, watch, repr(name))
     kwargs.update(outs)
     value = function(**kwargs)
     return outputs_from_return(value, task["output_parameters"])
@@ -206,7 +217,7 @@ def _substitute(text: str, values: dict[str, str]) -> str:
 
 
 def _run_container(task: dict[str, Any], work: Path, outs: dict[str, Artifact],
-                   store: Any) -> dict[str, Any]:
+                   store: Any, watch: Watch | None) -> dict[str, Any]:
     import subprocess
 
     spec = task["container"]
@@ -216,11 +227,12 @@ def _run_container(task: dict[str, Any], work: Path, outs: dict[str, Artifact],
             value if isinstance(value, str) else json.dumps(value))
     for name, art in task["input_artifacts"].items():
         if isinstance(art, list):
-            paths = [_input_artifact(a, work, store).path for a in art]
+            paths = [_input_artifact(a, work, store, watch, f"{name!r}[{i}]").path
+                     for i, a in enumerate(art)]
             values[f"{{{{inputs.artifacts.{name}.path}}}}"] = json.dumps(paths)
         else:
-            values[f"{{{{inputs.artifacts.{name}.path}}}}"] = _input_artifact(art, work,
-                                                                              store).path
+            values[f"{{{{inputs.artifacts.{name}.path}}}}"] = _input_artifact(
+                art, work, store, watch, repr(name)).path
     param_dir = work / "parameters"
     param_dir.mkdir(parents=True, exist_ok=True)
     for name in task["output_parameters"]:
@@ -399,6 +411,8 @@ def run_task(task: dict[str, Any], code: CodeType | None) -> dict[str, Any]:
     work = Path(task["work"]) if _uses_work(task) else _NO_WORK
     result: dict[str, Any] = {"ok": False, "outputs": {}, "artifacts": {}, "error": None}
     store: Any = None
+    # Input artifacts' blobs (see _watch); None, not even an empty dict, for the others.
+    watch: Watch | None = {} if task["input_artifacts"] else None
     if task.get("env"):
         os.environ.update(task["env"])   # e.g. FLOWYARD_VOLUME_<NAME>; this process only
     try:
@@ -411,10 +425,14 @@ def run_task(task: dict[str, Any], code: CodeType | None) -> dict[str, Any]:
                 cls = ARTIFACT_CLASSES.get(type_name, Artifact)
                 outs[name] = cls(name=name, path=str(out_dir / name))
         if task.get("container"):
-            result["outputs"] = _run_container(task, work, outs, store)
+            result["outputs"] = _run_container(task, work, outs, store, watch)
         else:
             assert code is not None
-            result["outputs"] = _run_python(task, code, work, outs, store)
+            result["outputs"] = _run_python(task, code, work, outs, store, watch)
+        if watch:
+            damage, watch = check_inputs(watch), None
+            if damage:
+                raise StepError(damage)
         result["artifacts"] = _ingest(outs, store)
         result["ok"] = True
         if work is not _NO_WORK and os.path.isdir(work):   # kept after a failure
@@ -436,6 +454,11 @@ def run_task(task: dict[str, Any], code: CodeType | None) -> dict[str, Any]:
         last = traceback.extract_tb(exc.__traceback__)[-1:]
         where = f" ({last[0].filename}:{last[0].lineno})" if last else ""
         result["error"] = f"{type(exc).__name__}: {exc}{where}"
+    if watch:   # the step failed before its inputs were checked: they still must be
+        damage = check_inputs(watch)
+        if damage:
+            print(f"flowyard: step failed: {damage}", file=sys.stderr)
+            result["error"] = damage
     try:
         sys.stdout.flush()
         sys.stderr.flush()
@@ -447,3 +470,67 @@ def run_task(task: dict[str, Any], code: CodeType | None) -> dict[str, Any]:
         except Exception as exc:  # the result matters more than the log copy
             result["log_error"] = str(exc)
     return result
+
+
+# -- input checks (at the end of the module: the objects every step touches keep their
+# places in memory, so a step without inputs touches no more pages than before) --------
+
+# What an input artifact's files looked like before the step ran: blob path ->
+# (digest, what to call it in an error, os.stat fingerprint, verify by hash anyway).
+Watch = dict[str, tuple[str, str, tuple[int, int, int, int], bool]]
+# The clock the kernel stamps file times with (coarse: one tick, 1-10 ms); see _watch.
+_COARSE_CLOCK = getattr(time, "CLOCK_REALTIME_COARSE", 5 if sys.platform == "linux" else None)
+
+
+def _watch(watch: Watch, path: str, digest: str, label: str) -> None:
+    """Remember an input blob's stat fingerprint before the step's code runs.
+
+    Input artifacts are the object store's files themselves (zero-copy reads; a cached copy
+    for a remote store), read-only by mode, which does not stop root. A write changes the
+    size or the mtime; a replaced file changes the inode. The ctime is part of the
+    fingerprint too, but changes without a write (another step hard-linking the blob, a
+    chmod), so a changed fingerprint is confirmed by hashing. A kernel without fine-grained
+    timestamps stamps files with its coarse clock: a write in the same tick as the blob's
+    last change would leave every time unchanged, so such a blob is hashed in any case.
+    """
+    if path in watch:
+        return
+    st = os.stat(path)
+    now = time.clock_gettime_ns(_COARSE_CLOCK) if _COARSE_CLOCK is not None else (
+        time.time_ns() - 10_000_000)
+    watch[path] = (digest, label, (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns),
+                   st.st_ctime_ns >= now)
+
+
+def check_inputs(watch: Watch) -> str | None:
+    """None when no input blob changed; else remove the changed ones and say what happened.
+
+    A changed blob no longer matches its digest: nothing may serve it again (cache lookups
+    check that blobs exist, so a later run recomputes it, and a remote store's cached copy
+    is fetched again).
+    """
+    damaged: list[str] = []
+    for path, (digest, label, before, verify) in watch.items():
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            damaged.append(f"{label} was deleted")
+            continue
+        if not verify and (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns) == before:
+            continue
+        from flowyard.store.objects import hash_file
+
+        try:
+            if hash_file(path) == digest:
+                continue
+        except OSError:
+            pass
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        damaged.append(f"{label} was modified")
+    if not damaged:
+        return None
+    return (f"input artifact {'; '.join(damaged)} by the step: input artifacts are shared "
+            "read-only files (the object store's own copy, which other steps and cache hits "
+            "read too), so the damaged file was removed from the store; write to an "
+            "Output artifact instead (or copy the input first)")

@@ -12,7 +12,7 @@ On stdin, one line each (from the driver):
     W <component-key> <json>   compile this component here so later spares inherit it
     P <json list of modules>   import these here (see preload.py); idle spares forked
                                before are retired first, so every later task inherits them
-    K <id> <signal>            signal that task's process group
+    K <id> <signal>            signal that task's process group and process tree
     X                          exit (as does EOF on stdin)
 
 On stdout, JSON lines (the zygote's and its children's):
@@ -23,12 +23,14 @@ On stdout, JSON lines (the zygote's and its children's):
     {"id": "7", "event": "exit", "pid": 4242, "code": 0, "signal": null}   after a reap, for a
                                                   child that ended without its "done"
 
-Each child is its own process group, so a timeout or cancel kills the step and everything
-it started; leftovers of a finished step are killed when it is reaped (a container's
-processes end with it). The zygote is a child subreaper, so orphaned grandchildren are
-reaped here instead of lingering as zombies. It exits, killing its children's process
-groups, when stdin closes (the driver died or closed the pool) or on SIGTERM (its
-parent-death signal); idle spares exit when the driver's end of the task socket closes.
+Each child is its own process group. A timeout or cancel kills the step's group and its
+whole process tree (on Linux, read from /proc: also what it started in a session of its
+own). A step about to exit kills what it left running, and its group is killed when it is
+reaped (a container's processes end with it). The zygote is a child subreaper: orphaned
+grandchildren (a daemon that double-forked) become its children; it kills them once no step
+runs, and at exit. It exits, killing all of that, when stdin closes (the driver died or
+closed the pool) or on SIGTERM (its parent-death signal); idle spares exit when the
+driver's end of the task socket closes.
 """
 
 from __future__ import annotations
@@ -55,6 +57,9 @@ _PR_SET_CHILD_SUBREAPER = 36
 _SPARES = 3
 _SPARES_HIGH = 6
 _MAX_RECORD = 1 << 20   # the driver sends bigger tasks as a file
+# Orphans a finished step left are killed once no step has run for this long (seconds): not
+# between two steps of a busy run, where the /proc read would cost every step.
+_ORPHAN_SWEEP_IDLE = 0.05
 _SAMPLE_RESULT = {"id": "1", "event": "done", "pid": 1,
                   "result": {"ok": True, "outputs": {"x": [1, 2.5, "s", None]},
                              "artifacts": {}, "error": None, "log_digest": "d"}}
@@ -106,6 +111,9 @@ class Zygote:
         # _preload_modules) retires every spare of that generation that has no task yet.
         self.retire_r, self.retire_w = os.pipe()
         self.retired: set[int] = set()
+        # Children that are neither spares nor steps but ours: started by a preloaded module.
+        self.own: set[int] = set()
+        self.sweep_due = False   # a step ended since the last look for orphans
         # Spares poll before they read, so that a woken spare that lost the race for a
         # record goes back to waiting instead of blocking where retiring cannot reach it.
         os.set_blocking(tasks_fd, False)
@@ -128,7 +136,15 @@ class Zygote:
         self._refill()
         self.report({"event": "ready", "pid": os.getpid()})
         while not self.stopping:
-            for key, _ in self.selector.select():
+            idle = self.sweep_due and not self.children
+            ready = self.selector.select(_ORPHAN_SWEEP_IDLE if idle else None)
+            if not ready and idle:
+                # No step runs: any child but the spares is an orphan a finished step left
+                # (a daemon that double-forked, a grandchild of a crashed step), reparented
+                # to us (we are a child subreaper).
+                self.sweep_due = False
+                self._kill_orphans()
+            for key, _ in ready:
                 if key.data == "stdin":
                     self._read_stdin()
                 elif key.data == "busy":
@@ -172,7 +188,7 @@ class Zygote:
             rid = rid_bytes.decode()
             pid = self.by_id.get(rid)
             if pid is not None:
-                _killpg(pid, int(sig))
+                kill_tree(pid, int(sig))
             else:   # not taken by a spare yet (or already gone): kill it when it shows up
                 self.pending_kills[rid] = int(sig)
         elif op == b"W":
@@ -223,6 +239,9 @@ class Zygote:
         self.retired |= self.spares
         self.spares = set()
         import_modules(todo)
+        # A module may start a helper process at import: it is ours, not a step's orphan.
+        self.own.update(p for p in _children(self.pid)
+                        if p not in self.children and p not in self.retired)
 
     def _read_busy(self) -> None:
         try:
@@ -242,7 +261,7 @@ class Zygote:
             self.by_id[rid] = pid
             sig = self.pending_kills.pop(rid, None)
             if sig is not None:
-                _killpg(pid, sig)
+                kill_tree(pid, sig)
 
     # -- spares ---------------------------------------------------------------------------
 
@@ -284,6 +303,13 @@ class Zygote:
             # Touch the JSON codec while idle: its first use after the fork costs ~25
             # copy-on-write faults, better paid now than between "task" and "done".
             executor.loads(executor.dumps(_SAMPLE_RESULT))
+            # To see at exit whether the step left processes running: this thread's /proc
+            # children file, opened now (a constant path, no formatting) and read at the end.
+            try:
+                children_fd = (os.open("/proc/thread-self/children", os.O_RDONLY)
+                               if _HAVE_CHILDREN_FILES else -1)
+            except OSError:
+                children_fd = -1
             record = _take_record(self.tasks_fd, self.retire_r)
             if not record:               # the driver closed its end, or we were retired
                 os._exit(0)
@@ -300,6 +326,18 @@ class Zygote:
             os.close(log_fd)
             os.write(1, f"--- attempt {task['attempt']} ---\n".encode())
             result = self._execute(task)
+            # Kill what the step left running, before "done": the run ends with nothing left
+            # over. Usually nothing: one pread of an empty /proc file (a waitpid failing
+            # with ECHILD cost ~10 copy-on-write faults more a step). Children of other
+            # threads are not in this thread's file: with threads, look properly.
+            try:
+                left = (children_fd < 0 or os.pread(children_fd, 1, 0)
+                        or ("threading" in sys.modules
+                            and sys.modules["threading"].active_count() > 1))
+            except OSError:
+                left = True
+            if left:
+                end_leftovers()
             executor.report_done(report_fd, rid, task, result)
             os.write(self.busy_w, b"%s -\n" % rid_bytes)
             status = 0 if result.get("ok") else 1
@@ -308,6 +346,8 @@ class Zygote:
                 import traceback
 
                 traceback.print_exc()
+            with contextlib.suppress(BaseException):
+                end_leftovers()
         finally:
             os._exit(status)
 
@@ -344,9 +384,13 @@ class Zygote:
                 # A spare that died idle, or an orphaned grandchild (we are its subreaper).
                 self.spares.discard(pid)
                 self.retired.discard(pid)
+                self.own.discard(pid)
                 continue
             self.by_id.pop(rid, None)
-            _killpg(pid, signal.SIGKILL)   # whatever the step left running dies with it
+            self.sweep_due = True
+            # Whatever the step left running in its group dies with it (what it started in
+            # other sessions it killed itself before exiting: end_leftovers).
+            _killpg(pid, signal.SIGKILL)
             if rid not in self.reported:
                 # It may have said "reported" after the read above and exited since: read
                 # again, or the note would arrive later and stay in the set for good.
@@ -359,10 +403,23 @@ class Zygote:
                          "code": code if code >= 0 else None,
                          "signal": -code if code < 0 else None})
 
+    def _kill_orphans(self) -> list[int]:
+        keep = self.spares | self.retired | self.own
+        orphans = [p for p in _children(self.pid) if p not in keep and p not in self.children]
+        for pid in orphans:
+            kill_tree(pid, signal.SIGKILL)
+        return orphans
+
     def _shutdown(self) -> None:
+        for pid in self.children:
+            kill_tree(pid, signal.SIGKILL)
         pids = list(self.children) + list(self.spares) + list(self.retired)
         for pid in pids:
             _killpg(pid, signal.SIGKILL)
+        # Orphans reparented to us (we are their subreaper), also those the kills above
+        # just made: nothing a step started outlives the engine.
+        self.own.clear()
+        pids += self._kill_orphans()
         for pid in pids:
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(pid, 0)
@@ -461,6 +518,94 @@ def _killpg(pgid: int, sig: int) -> None:
     except OSError as exc:
         if exc.errno not in (errno.ESRCH, errno.EPERM):
             raise
+
+
+def _kill(pid: int, sig: int) -> None:
+    try:
+        os.kill(pid, sig)
+    except OSError as exc:
+        if exc.errno not in (errno.ESRCH, errno.EPERM):
+            raise
+
+
+_HAVE_CHILDREN_FILES = os.path.exists(f"/proc/{os.getpid()}/task/{os.getpid()}/children")
+
+
+def _children(pid: int) -> list[int]:
+    """The live children of process `pid` (of all its threads), from /proc; [] elsewhere."""
+    if not _HAVE_CHILDREN_FILES:
+        return []
+    base = f"/proc/{pid}/task"
+    try:
+        tids = os.listdir(base)
+    except OSError:
+        return []
+    found: list[int] = []
+    for tid in tids:
+        try:
+            fd = os.open(f"{base}/{tid}/children", os.O_RDONLY)
+        except OSError:
+            continue
+        try:
+            data = b""
+            while chunk := os.read(fd, 65536):
+                data += chunk
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+        found.extend(int(p) for p in data.split())
+    return found
+
+
+def kill_tree(pid: int, sig: int) -> None:
+    """Signal `pid`, its process group and every process descending from it.
+
+    The group alone misses what the step started in a session (or group) of its own
+    (`start_new_session=True`, daemons). For SIGKILL the tree is first frozen with SIGSTOP,
+    top-down, and walked twice, so that nothing forks a child the walk would miss.
+    Where /proc has no children files (not Linux), only the process and its group.
+    """
+    tree: list[int] = []
+    if _HAVE_CHILDREN_FILES:
+        freeze = sig == signal.SIGKILL
+        if freeze:
+            _killpg(pid, signal.SIGSTOP)
+            _kill(pid, signal.SIGSTOP)
+        seen = {pid}
+        for _pass in range(2 if freeze else 1):
+            todo = list(seen)
+            while todo:
+                for child in _children(todo.pop()):
+                    if child not in seen:
+                        seen.add(child)
+                        if freeze:
+                            _kill(child, signal.SIGSTOP)
+                        todo.append(child)
+        seen.discard(pid)
+        tree = list(seen)
+    _killpg(pid, sig)
+    _kill(pid, sig)
+    for child in tree:
+        _kill(child, sig)
+
+
+def end_leftovers() -> None:
+    """In a step process about to exit: kill what it started that still runs.
+
+    Zombies are reaped first: if that leaves no child (ECHILD), /proc is not read. The
+    step's own group is killed anyway when the zygote reaps it; this also reaches what
+    runs in other sessions or groups.
+    """
+    try:
+        while os.waitpid(-1, os.WNOHANG)[0]:
+            pass   # a zombie child: reaped, look again
+    except ChildProcessError:
+        return
+    except OSError:
+        pass
+    for child in _children(os.getpid()):
+        kill_tree(child, signal.SIGKILL)
 
 
 def main() -> None:
