@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
 
@@ -60,6 +61,22 @@ def test_run_roundtrip_keeps_every_field(meta: MetadataStore) -> None:
     got = meta.get_run("r1")
     assert got == run
     assert got.created_at.tzinfo is not None and got.created_at.utcoffset() == timedelta(0)
+
+
+def test_non_finite_floats_come_back_as_floats(meta: MetadataStore) -> None:
+    """JSON has no Infinity/NaN and PostgreSQL refuses Python's bare tokens for them: they
+    are stored as marker objects and read back as floats, in lists and dicts too."""
+    params = {"t": math.inf, "low": -math.inf, "odd": [1.5, math.nan],
+              "nested": {"x": math.inf}, "text": "$nonfinite is just text"}
+    meta.create_run(make_run(parameters=params, outputs={"best": -math.inf}))
+    got = meta.get_run("r1")
+    assert got.parameters["t"] == math.inf and got.parameters["low"] == -math.inf
+    assert got.parameters["odd"][0] == 1.5 and math.isnan(got.parameters["odd"][1])
+    assert got.parameters["nested"] == {"x": math.inf}
+    assert got.parameters["text"] == "$nonfinite is just text"
+    assert got.outputs == {"best": -math.inf}
+    meta.save_step(make_step("r1", "a", outputs={"Output": math.inf}))
+    assert meta.get_step("r1", "a").outputs == {"Output": math.inf}
 
 
 def test_timestamps_come_back_aware_utc(meta: MetadataStore) -> None:

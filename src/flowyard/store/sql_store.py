@@ -51,7 +51,7 @@ from flowyard.store.records import (
     StepRecord,
     utcnow,
 )
-from flowyard.store.values import json_dumps
+from flowyard.store.values import json_dumps, json_loads
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -121,6 +121,7 @@ class SqlStore:
                 pool_pre_ping=True,
                 connect_args=connect_args,
                 json_serializer=json_dumps,
+                json_deserializer=json_loads,
             )
         except (ArgumentError, ImportError) as exc:
             raise ConfigError(
@@ -141,6 +142,7 @@ class SqlStore:
                 max_overflow=10,
                 connect_args={"timeout": 30},
                 json_serializer=json_dumps,
+                json_deserializer=json_loads,
             )
         else:
             # One shared connection, else every checkout would see its own empty database.
@@ -149,6 +151,7 @@ class SqlStore:
                 poolclass=StaticPool,
                 connect_args={"check_same_thread": False},
                 json_serializer=json_dumps,
+                json_deserializer=json_loads,
             )
 
         @event.listens_for(engine, "connect")

@@ -9,6 +9,7 @@ these, so a row written by one reads back identically through the other.
 from __future__ import annotations
 
 import json
+import math
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -18,21 +19,57 @@ SQLITE_DATETIME: Final = "%04d-%02d-%02d %02d:%02d:%02d.%06d"
 """SQLAlchemy's storage format for DateTime on SQLite (sqlalchemy.dialects.sqlite.DATETIME)."""
 
 
+NONFINITE: Final = "$nonfinite"
+"""Key of the object a non-finite float is stored as ({"$nonfinite": "inf"}): JSON has no
+Infinity or NaN, and PostgreSQL refuses the bare tokens Python's json writes for them. A
+parameter such as `t: float = float("inf")` must still read back as a float."""
+
+
 def json_dumps(value: Any) -> str:
     """JSON text of a record field; InvalidInput (the same on every backend) if it has none."""
     if not value and type(value) in (dict, list):
         return "{}" if type(value) is dict else "[]"   # most step columns; json.dumps: ~3 µs
     try:
-        return json.dumps(value)
-    except (TypeError, ValueError) as exc:
-        raise InvalidInput(
-            f"value cannot be stored in the metadata store: {exc}",
-            hint="record fields must hold JSON values (str, int, float, bool, None, list, dict)",
-        ) from exc
+        return json.dumps(value, allow_nan=False)
+    except ValueError:
+        try:   # a non-finite float somewhere (rare): written as its marker object
+            return json.dumps(_mark_nonfinite(value), allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise _not_json(exc) from exc
+    except TypeError as exc:
+        raise _not_json(exc) from exc
 
 
-def json_loads(text: str | None) -> Any:
-    return None if text is None else json.loads(text)
+def json_loads(text: str | bytes | None) -> Any:
+    if text is None:
+        return None
+    marker = NONFINITE if isinstance(text, str) else NONFINITE.encode()
+    if marker in text:   # type: ignore[operator]
+        return json.loads(text, object_hook=_unmark_nonfinite)
+    return json.loads(text)
+
+
+def _not_json(exc: Exception) -> InvalidInput:
+    return InvalidInput(
+        f"value cannot be stored in the metadata store: {exc}",
+        hint="record fields must hold JSON values (str, int, float, bool, None, list, dict)",
+    )
+
+
+def _mark_nonfinite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return {NONFINITE: "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")}
+    if isinstance(value, dict):
+        return {k: _mark_nonfinite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_mark_nonfinite(v) for v in value]
+    return value
+
+
+def _unmark_nonfinite(obj: dict[str, Any]) -> Any:
+    if len(obj) == 1 and obj.get(NONFINITE) in ("inf", "-inf", "nan"):
+        return float(obj[NONFINITE])
+    return obj
 
 
 def as_utc(value: object) -> datetime:

@@ -176,9 +176,10 @@ def test_nothing_a_step_started_outlives_the_engine(
             time.sleep(0.05)
         assert hang_pid.exists() and metadata.get_step(run.id, "d").state == "Succeeded"
         daemon = int(daemon_pid.read_text())
-        assert not _gone(daemon)   # the documented gap: a step still runs
-        os.kill(driver.pid, signal.SIGKILL)
     finally:
+        # Whether the daemon still lives here depends on timing (the step's own exit check
+        # may have caught it before it detached): only "gone after the engine" is promised.
+        os.kill(driver.pid, signal.SIGKILL)
         driver.wait(timeout=10)
     assert _wait_gone(int(hang_pid.read_text()), 10)
     assert _wait_gone(daemon, 10), f"daemon {daemon} outlived the engine"
