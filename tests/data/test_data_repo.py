@@ -187,6 +187,25 @@ def test_unknown_branch_and_commit_list_the_options(images: DataStore) -> None:
         images.ls("images@abcdef12")
     assert "no branch or commit 'abcdef12' in repo 'images'" in str(info.value)
     assert "known: master" in str(info.value)
+    with pytest.raises(NotFound) as info:
+        images.ls("images@c72")
+    assert "a commit prefix needs at least 4 hex digits" in str(info.value)
+
+
+def test_an_empty_pipeline_output_points_at_its_jobs(ds: DataStore) -> None:
+    from flowyard.data.pipelines import DataPipelines
+    from flowyard.resources.data_pipeline import DataPipeline
+
+    ds.create_repo("raw")
+    DataPipelines(ds).create(DataPipeline.build("out", {
+        "input": {"pfs": {"repo": "raw", "glob": "/*"}},
+        "transform": {"cmd": ["true"]}}))
+    with pytest.raises(NotFound) as info:
+        ds.ls("out@master")
+    assert "has not succeeded yet" in str(info.value)
+    assert "flowyard data pipeline jobs out" in str(info.value)
+    with pytest.raises(NotFound, match="put data first"):
+        ds.ls("raw@master")
 
 
 def test_unknown_path_lists_siblings(images: DataStore) -> None:

@@ -10,6 +10,7 @@ way leaves the branch where it was and its staged packs are collected by `fsck`.
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -254,9 +255,13 @@ class DataStore:
             branch = cat.branch_row(conn, tgt.repo, base) if BRANCH_RE.fullmatch(base) else None
             if branch is not None:
                 if branch.head is None:
+                    owner = repo.owner.partition("/")[2] if repo.owner else None
                     raise NotFound(
                         f"branch '{base}' of repo '{tgt.repo}' has no commits yet",
-                        hint=f"put data first: flowyard data put {tgt.repo}@{base} LOCAL_PATH",
+                        hint=(f"it is the output of data pipeline '{owner}', which has not "
+                              f"succeeded yet: see `flowyard data pipeline jobs {owner}`"
+                              if owner else
+                              f"put data first: flowyard data put {tgt.repo}@{base} LOCAL_PATH"),
                     )
                 commit_id = branch.head
             elif PREFIX_RE.fullmatch(base):
@@ -275,7 +280,11 @@ class DataStore:
                     )
                 commit_id = ids[0]
             else:
-                raise cat.no_branch(conn, tgt.repo, base)
+                error = cat.no_branch(conn, tgt.repo, base)
+                if re.fullmatch(r"[0-9a-f]{1,3}", base):   # too short to be a commit prefix
+                    error.hint = (f"{error.hint}; a commit prefix needs at least 4 hex digits"
+                                  if error.hint else "a commit prefix needs at least 4 hex digits")
+                raise error
             commit = cat.get_commit(conn, commit_id)
             if commit is None:
                 raise StoreError(f"branch '{base}' points at missing commit {commit_id}")
