@@ -31,3 +31,16 @@ def test_json_response_writes_non_finite_floats_as_strings() -> None:
 def test_json_safe_leaves_everything_else_alone() -> None:
     value = {"a": [1, 2.5, "Infinity", None, True], "b": {"c": -0.0}}
     assert json_safe(value) == value
+
+
+def test_every_platform_module_answers_with_the_safe_response() -> None:
+    """The dashboard's graphs, the data, notebook, volume, profile, serving-stats and gateway
+    endpoints too: any of them can carry a run's `inf` parameter or a NaN statistic."""
+    import importlib
+
+    from flowyard.platform import responses
+
+    for name in ("api", "data_api", "gateway", "notebook_api", "profiles", "serving_stats",
+                 "session", "views", "volume_api"):
+        module = importlib.import_module(f"flowyard.platform.{name}")
+        assert module.JSONResponse is responses.JSONResponse, name

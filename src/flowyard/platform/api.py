@@ -19,13 +19,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse as _JSONResponse
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from flowyard.errors import Conflict, FlowyardError, InvalidInput, NotFound, ResourceInvalid
 from flowyard.platform.auth import Identity, identity_of
 from flowyard.platform.codec import encode_error, encode_record, json_safe
+from flowyard.platform.responses import JSONResponse
 from flowyard.platform.selectors import decode_continue, encode_continue, matches, parse_selector
 from flowyard.store.records import TERMINAL_RUN_STATES
 
@@ -131,17 +131,6 @@ def query_int(request: Request, name: str, default: int, *, low: int = 0,
 
 def query_bool(request: Request, name: str) -> bool:
     return request.query_params.get(name, "").lower() in ("1", "true", "yes")
-
-
-class JSONResponse(_JSONResponse):
-    """Starlette's, with non-finite floats (a run parameter of `inf`) written as the strings
-    "Infinity", "-Infinity", "NaN" (codec.json_safe) instead of failing with a 500."""
-
-    def render(self, content: Any) -> bytes:
-        try:
-            return super().render(content)
-        except ValueError:   # "Out of range float values are not JSON compliant"
-            return super().render(json_safe(content))
 
 
 def sse(event: str, data: Any) -> bytes:

@@ -19,12 +19,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from flowyard.errors import InvalidInput, NotFound
 from flowyard.platform.api import API, Api, blocking, guarded, query_bool, query_int
 from flowyard.platform.codec import encode_record
+from flowyard.platform.responses import JSONResponse
 
 if TYPE_CHECKING:
     from flowyard.data.records import Commit

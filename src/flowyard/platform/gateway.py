@@ -47,7 +47,7 @@ from urllib.parse import urlsplit
 
 import orjson
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 
 from flowyard.errors import FlowyardError, InvalidInput, NotFound
@@ -62,6 +62,7 @@ from flowyard.platform.auth import (
     identity_of,
 )
 from flowyard.platform.codec import encode_error
+from flowyard.platform.responses import JSONResponse
 from flowyard.platform.routes_table import (
     NOTEBOOK_ROOT,
     ROOTS,

@@ -16,12 +16,13 @@ import shutil
 from typing import TYPE_CHECKING
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from flowyard.errors import Conflict, NotFound
 from flowyard.platform.api import API, blocking, guarded
 from flowyard.platform.auth import identity_of
+from flowyard.platform.responses import JSONResponse
 
 if TYPE_CHECKING:
     from flowyard.platform.runtime import Platform

@@ -10,12 +10,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from flowyard.errors import InvalidInput, NotFound
 from flowyard.platform.api import API, blocking, guarded, json_body
 from flowyard.platform.auth import Forbidden, Identity, identity_of
+from flowyard.platform.responses import JSONResponse
 
 if TYPE_CHECKING:
     from flowyard.platform.runtime import Platform

@@ -10,11 +10,12 @@ from __future__ import annotations
 from typing import Any, Final
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from flowyard.errors import FlowyardError
 from flowyard.platform.api import API, Api, blocking, guarded
+from flowyard.platform.responses import JSONResponse
 
 KIND: Final = "InferenceGraph"
 TIMEOUT: Final = 5.0

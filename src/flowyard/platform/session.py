@@ -19,12 +19,13 @@ from urllib.parse import parse_qs, urlsplit
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from flowyard.errors import InvalidInput
 from flowyard.platform.api import API, blocking, guarded, json_body
 from flowyard.platform.auth import Forbidden, Identity, Scope, Unauthorized
+from flowyard.platform.responses import JSONResponse
 
 if TYPE_CHECKING:
     from pathlib import Path

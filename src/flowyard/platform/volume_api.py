@@ -18,12 +18,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from flowyard.errors import InvalidInput
 from flowyard.platform.api import API, Api, blocking, guarded, json_body
 from flowyard.platform.codec import encode_record
+from flowyard.platform.responses import JSONResponse
 
 if TYPE_CHECKING:
     from flowyard.data.records import Commit
