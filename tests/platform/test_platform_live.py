@@ -111,6 +111,31 @@ def test_pipeline_run_through_the_http_client(live: LivePlatform, tmp_path: Path
         assert pending.wait(timeout=30).state == "Succeeded"
 
 
+def test_non_finite_floats_travel_through_the_http_client(live: LivePlatform) -> None:
+    """httpx refuses `inf` in a JSON body: the client sends the store's marker objects and
+    the server reads floats back, so a pipeline with `inf` defaults runs the same remotely."""
+    import math
+
+    source = Path(__file__).parents[1] / "cli" / "data" / "cli_inf.py"
+    with Client(server=live.url, token=live.token) as client:
+        run = client.run(f"{source}:non_finite", {"low": "-inf"})
+        assert run.state == "Succeeded", run.error
+        # The server ran with the floats (min(inf, inf) is inf); its JSON answers write
+        # them as the strings docs/resources.md gives.
+        assert run.parameters == {"t": "Infinity", "low": "-Infinity", "odd": "NaN"}
+        assert run.outputs["Output"] == "Infinity"
+    from flowyard.settings import Settings
+    from flowyard.store.metadata import MetadataStore
+
+    store = MetadataStore.from_settings(Settings(home=live.home))   # what the server recorded
+    try:
+        stored = store.get_run(run.id)
+        assert stored.parameters["t"] == math.inf and stored.parameters["low"] == -math.inf
+        assert math.isnan(stored.parameters["odd"])
+    finally:
+        store.close()
+
+
 def test_artifacts_download_over_http(live: LivePlatform, tmp_path: Path) -> None:
     with Client(server=live.url, token=live.token) as client:
         run = client.run(f"{Path(__file__).parents[1] / 'cli' / 'data' / 'cli_basic.py'}:basic",

@@ -124,7 +124,7 @@ class HttpTransport:
         return f"{API}/namespaces/{_q(namespace)}/{_plural(kind)}/{_q(name)}"
 
     def put_resource(self, kind: str, namespace: str, name: str, body: dict[str, Any]) -> int:
-        stored = self._json("PUT", self._item(kind, namespace, name), json=body)
+        stored = self._json("PUT", self._item(kind, namespace, name), **_body(body))
         return int(stored["metadata"]["generation"])
 
     def get_resource(self, kind: str, namespace: str, name: str) -> dict[str, Any]:
@@ -176,7 +176,7 @@ class HttpTransport:
             validate_pipeline(pipeline)
         body = {"pipeline": pipeline.to_dict(), "parameters": dict(parameters),
                 "cache": cache, "namespace": namespace, "labels": labels, "start": False}
-        return self._run(self._json("POST", f"{API}/runs", json=body))
+        return self._run(self._json("POST", f"{API}/runs", **_body(body)))
 
     def start(self, run_id: str, mode: DriverMode) -> None:
         self._call("POST", f"{API}/runs/{_q(run_id)}/start", params={"mode": mode})
@@ -289,3 +289,13 @@ class HttpTransport:
     def read_log(self, run_id: str, step_id: str, offset: int) -> bytes:
         return self._call("GET", f"{API}/runs/{_q(run_id)}/steps/{_q(step_id)}/log",
                           params={"offset": offset}).content
+
+
+def _body(value: Any) -> dict[str, Any]:
+    """A JSON request body that may hold non-finite floats (a parameter default of `inf`):
+    httpx refuses them, so they travel as the store's marker objects, which the server reads
+    back as floats (flowyard.store.values)."""
+    from flowyard.store.values import json_dumps
+
+    return {"content": json_dumps(value).encode(),
+            "headers": {"Content-Type": "application/json"}}

@@ -28,6 +28,7 @@ from flowyard.platform.codec import encode_error, encode_record, json_safe
 from flowyard.platform.responses import JSONResponse
 from flowyard.platform.selectors import decode_continue, encode_continue, matches, parse_selector
 from flowyard.store.records import TERMINAL_RUN_STATES
+from flowyard.store.values import json_loads
 
 if TYPE_CHECKING:
     from flowyard.platform.runtime import Platform
@@ -108,7 +109,9 @@ async def json_body(request: Request) -> Any:
         chunks.append(chunk)
     raw = b"".join(chunks)
     try:
-        return json.loads(raw or b"null")
+        # The store's JSON reading: a non-finite float sent as {"$nonfinite": "inf"} (how the
+        # HTTP client writes one, JSON having none) becomes the float again.
+        return json_loads(raw or b"null")
     except ValueError as exc:
         raise InvalidInput(f"{request.method} {request.url.path}: the body is not JSON: {exc}",
                            hint="send Content-Type: application/json") from exc
