@@ -26,6 +26,18 @@ def pipes(ds: DataStore) -> DataPipelines:
     return DataPipelines(ds)
 
 
+def _all_gone(pids: list[int]) -> None:
+    """Every one of `pids` ends within 5 s (a zombie nobody reaped yet counts as gone)."""
+    from flowyard.processes import pid_alive
+
+    for pid in pids:
+        deadline = time.monotonic() + 5
+        while pid_alive(pid):
+            if time.monotonic() > deadline:
+                pytest.fail(f"process {pid} started by a datum is still running")
+            time.sleep(0.05)
+
+
 def spec(python: str, **extra: object) -> dict[str, object]:
     return {"input": {"pfs": {"repo": "raw", "glob": "/*"}},
             "transform": {"python": python, "env": {"GREETING": "hi"}},
@@ -116,15 +128,7 @@ def test_a_hanging_datum_is_killed_with_its_children(pipes: DataPipelines, ds: D
     assert all("timed out after 1.0s" in f["log"] for f in job.failures)
     children = [int(p.read_text()) for p in pids.iterdir()]
     assert len(children) == 4
-    for pid in children:   # the sleeps the datums started are gone too
-        for _ in range(100):
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                break
-            time.sleep(0.05)
-        else:
-            pytest.fail(f"process {pid} started by a timed-out datum is still running")
+    _all_gone(children)   # the sleeps the datums started are gone too
 
 
 def test_a_module_in_a_namespace_package(pipes: DataPipelines, ds: DataStore,
@@ -233,3 +237,38 @@ def test_a_job_whose_process_was_killed_is_failed_when_next_seen(
     assert not any(p.exists() for p in work)   # its leftover work folder was removed
     with pytest.raises(Exception, match="no commits"):
         ds.resolve("stuck@master")
+
+
+def test_datums_draw_their_own_random_numbers_and_import_the_users_modules_themselves(
+        pipes: DataPipelines, ds: DataStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """numpy.random is preloaded (third-party) but each fork reseeds it; sidecar.py is the
+    user's own module, so it is imported in each datum, not once in the zygote."""
+    monkeypatch.chdir(HERE)
+    pipes.create(DataPipeline.build("side", spec("uses_sidecar.py:report")))
+    job = pipes.run("side")
+    assert job.state == "Succeeded", job.error
+    seen = list(reports(ds, "side").values())
+    assert len(seen) == 4
+    assert all(r["imported_by"] == r["pid"] for r in seen)
+    assert len({r["draw"] for r in seen}) == 4
+
+
+def test_a_command_datum_leaves_nothing_running(pipes: DataPipelines, ds: DataStore,
+                                                tmp_path: Path) -> None:
+    """Background children in the datum's group and in sessions of their own: killed at the
+    timeout and when the datum ends, as a container's processes end with it."""
+    pids = tmp_path / "pids"
+    pids.mkdir()
+    script = ('setsid sleep 120 & echo $! > "$PID_DIR/$(ls $FLOWYARD_INPUT/raw).session"; '
+              'sleep 120 & echo $! > "$PID_DIR/$(ls $FLOWYARD_INPUT/raw).group"; '
+              'case "$(ls $FLOWYARD_INPUT/raw)" in b.txt) sleep 120;; esac; '
+              'cp -r "$FLOWYARD_INPUT"/raw/* "$FLOWYARD_OUTPUT"')
+    pipes.create(DataPipeline.build("bg", {
+        **spec("x", datumTries=1, datumTimeout=1.0),
+        "transform": {"cmd": ["sh", "-c", script], "env": {"PID_DIR": str(pids)}}}))
+    job = pipes.run("bg")
+    assert job.state == "Failed" and job.stats["failed"] == 1   # b.txt hung
+    assert "timed out after 1.0s" in job.failures[0]["log"]
+    left = [int(p.read_text()) for p in pids.iterdir()]
+    assert len(left) == 8
+    _all_gone(left)

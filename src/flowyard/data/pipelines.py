@@ -215,7 +215,7 @@ class DataPipelines:
         p, job, todo = plan.pipeline, plan.job, plan.todo
         work = Path(tempfile.mkdtemp(prefix=_work_prefix(job.id)))
         try:
-            with transforms_for(p, datums=len(todo)) as runner, \
+            with transforms_for(p, warm=bool(todo)) as runner, \
                     ThreadPoolExecutor(p.spec.parallelism) as pool:
                 outcomes = list(pool.map(lambda d: self._run_datum(p, d, work, runner), todo))
             failed = [o.failure for o in outcomes if o.failure is not None]
@@ -419,7 +419,7 @@ class DataPipelines:
 
     def run_datum(self, p: DataPipeline, d: Datum, work: Path) -> Outcome:
         """Run one datum's transform (with the pipeline's tries and timeout) under `work`."""
-        with transforms_for(p, datums=1) as runner:
+        with transforms_for(p, warm=False) as runner:
             return self._run_datum(p, d, work, runner)
 
     def _run_datum(self, p: DataPipeline, d: Datum, work: Path, runner: Transforms) -> Outcome:

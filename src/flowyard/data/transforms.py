@@ -21,7 +21,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Final, Protocol
+from typing import Any, Final, Protocol
 
 from flowyard.resources.data_pipeline import DataPipeline
 
@@ -80,13 +80,18 @@ class ProcessTransforms:
                                         stderr=subprocess.STDOUT, start_new_session=True)
             except OSError as exc:
                 return 127, f"cannot start {cmd[0]!r}: {exc}"
+            from flowyard.pipelines.engine.zygote import kill_tree
+
             try:
                 code = proc.wait(timeout=self.p.spec.datum_timeout)
             except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
+                kill_tree(proc.pid, signal.SIGKILL)   # also what it started in other sessions
                 proc.wait()
                 log.write(_timed_out(self.p))
                 code = -9
+            # What the datum left running in its group ends with it, as in a container.
+            with contextlib.suppress(OSError):
+                os.killpg(proc.pid, signal.SIGKILL)
         return code, _tail(log_path)
 
 
@@ -97,14 +102,18 @@ class WarmTransforms:
         from flowyard.pipelines.engine import preload
         from flowyard.pipelines.engine.pool import ZygotePool
 
-        assert p.spec.transform.python is not None
         self.p = p
-        self.target = _absolute(p.spec.transform.python)
+        self.target = _absolute(p.spec.transform.python) if p.spec.transform.python else None
         self.pool = ZygotePool()
         self.pool.start()
-        if preload.enabled():
+        if self.target is not None and preload.enabled():
             source = transform_source(self.target)
-            modules = preload.select_modules(preload.modules_in_source(source)) if source else []
+            # The user's own modules (in the current folder or beside the transform's file)
+            # are not preloaded: their module-level code runs in each datum.
+            path = self.target.rpartition(":")[0]
+            local = [os.getcwd(), *([os.path.dirname(path)] if path.endswith(".py") else [])]
+            modules = (preload.select_modules(preload.modules_in_source(source), local)
+                       if source else [])
             if modules:
                 self.pool.preload(modules)
 
@@ -113,9 +122,11 @@ class WarmTransforms:
 
     def run(self, inp: Path, out: Path, root: Path, attempt: int) -> tuple[int, str]:
         log_path = root / "log.txt"
+        what: dict[str, Any] = ({"python": self.target} if self.target is not None
+                                else {"cmd": list(self.p.spec.transform.cmd or [])})
         task = {
-            "datum": {"python": self.target, "input": str(inp), "output": str(out),
-                      "cwd": str(root), "env": _env(self.p, inp, out), "path": [os.getcwd()]},
+            "datum": {**what, "input": str(inp), "output": str(out), "cwd": str(root),
+                      "env": _env(self.p, inp, out), "path": [os.getcwd()]},
             "log": str(log_path), "attempt": attempt, "result": str(root / "result.json"),
         }
         reports: queue.SimpleQueue[object] = queue.SimpleQueue()
@@ -148,18 +159,19 @@ class WarmTransforms:
 
 
 @contextlib.contextmanager
-def transforms_for(p: DataPipeline, *, datums: int) -> Iterator[Transforms]:
-    """The way to run this job's `datums` datums: warm forks for a Python transform with
-    more than one datum (a zygote's start costs about what one fresh interpreter does)."""
-    if p.spec.transform.python is None or datums < 2 or os.environ.get(
-            "FLOWYARD_DATUM_FORK", "1").strip().lower() in ("0", "false", "no"):
+def transforms_for(p: DataPipeline, *, warm: bool = True) -> Iterator[Transforms]:
+    """How this job runs its datums: forks of a warm zygote (Python and command transforms
+    alike: the zygote's steps kill whatever a datum leaves running), or with `warm=False`
+    (a single datum in a pod on Kubernetes) or FLOWYARD_DATUM_FORK=0, a fresh process each."""
+    if not warm or os.environ.get("FLOWYARD_DATUM_FORK", "1").strip().lower() in (
+            "0", "false", "no"):
         yield ProcessTransforms(p)
         return
-    warm = WarmTransforms(p)
+    runner = WarmTransforms(p)
     try:
-        yield warm
+        yield runner
     finally:
-        warm.close()
+        runner.close()
 
 
 def _absolute(target: str | None) -> str:

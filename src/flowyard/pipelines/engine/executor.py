@@ -372,6 +372,8 @@ def run_datum(spec: dict[str, Any]) -> dict[str, Any]:
             sys.path.insert(0, entry)
     try:
         os.chdir(spec["cwd"])
+        if spec.get("cmd") is not None:
+            return _run_datum_command(spec["cmd"], result)
         target, _, name = spec["python"].rpartition(":")
         if target.endswith(".py"):
             import runpy
@@ -398,6 +400,27 @@ def run_datum(spec: dict[str, Any]) -> dict[str, Any]:
     except BaseException as exc:  # the whole point is to report any failure of user code
         traceback.print_exc()
         result["error"] = f"{type(exc).__name__}: {exc}"
+    with contextlib.suppress(OSError, ValueError):
+        sys.stdout.flush()
+        sys.stderr.flush()
+    return result
+
+
+def _run_datum_command(argv: list[str], result: dict[str, Any]) -> dict[str, Any]:
+    """A command transform: its output goes to the datum's log (fds 1/2)."""
+    import subprocess
+
+    try:
+        code = subprocess.call(argv)
+    except OSError as exc:
+        code, why = 127, f"cannot start {argv[0] if argv else ''!r}: {exc}"
+    else:
+        why = f"command {argv[0]!r} exited with code {code}" if code else ""
+    if code:
+        result["error"] = why
+        print(f"flowyard: datum failed: {why}", file=sys.stderr)
+    else:
+        result["ok"] = True
     with contextlib.suppress(OSError, ValueError):
         sys.stdout.flush()
         sys.stderr.flush()

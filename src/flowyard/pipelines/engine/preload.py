@@ -6,7 +6,9 @@ driver reads the components' source with `ast` (nothing is executed) and asks th
 import the modules named there before it forks the next spares (see zygote.py, "P").
 
 Left out: the standard library (cheap to import, and `subprocess`/`threading` would make
-every fork slower), flowyard itself, relative imports, and packages known not to survive a
+every fork slower), flowyard itself, relative imports, the user's own modules (found in the
+current folder, or beside a data transform's file: their module-level code must run in each
+step, not once for all), and packages known not to survive a
 fork after import (they start threads or runtimes that a child cannot use). The zygote skips
 modules that are not installed and stops preloading past a memory limit.
 `FLOWYARD_PRELOAD=0` turns it off; FLOWYARD_PRELOAD_MAX_MB (2048) is the zygote's memory limit.
@@ -49,17 +51,26 @@ def modules_in_source(source: str) -> list[str]:
     return found
 
 
-def worth_preloading(module: str) -> bool:
+def worth_preloading(module: str, local: Iterable[str] = ()) -> bool:
     top = module.split(".", 1)[0]
     return not (top in sys.stdlib_module_names or top in FORK_UNSAFE or top == "flowyard"
-                or top.startswith("_") or top == "__future__")
+                or top.startswith("_") or top == "__future__" or _is_local(top, local))
 
 
-def select_modules(names: Iterable[str]) -> list[str]:
-    """Unique modules worth preloading, first mention first, at most MAX_MODULES."""
+def _is_local(top: str, folders: Iterable[str]) -> bool:
+    """The user's own module (`top.py` or `top/` in one of `folders`): its module-level code
+    must run in every step or datum, as without preloading, not once in the zygote."""
+    return any(os.path.isfile(os.path.join(f, top + ".py")) or os.path.isdir(os.path.join(f, top))
+               for f in folders)
+
+
+def select_modules(names: Iterable[str], local: Iterable[str] | None = None) -> list[str]:
+    """Unique modules worth preloading, first mention first, at most MAX_MODULES. Modules
+    found in `local` folders (default: the current folder) are the user's, not preloaded."""
+    folders = [os.getcwd()] if local is None else list(local)
     out: list[str] = []
     for name in names:
-        if name not in out and worth_preloading(name):
+        if name not in out and worth_preloading(name, folders):
             out.append(name)
             if len(out) >= MAX_MODULES:
                 break

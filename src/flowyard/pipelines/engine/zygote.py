@@ -303,6 +303,7 @@ class Zygote:
             # Touch the JSON codec while idle: its first use after the fork costs ~25
             # copy-on-write faults, better paid now than between "task" and "done".
             executor.loads(executor.dumps(_SAMPLE_RESULT))
+            _reseed()
             # To see at exit whether the step left processes running: this thread's /proc
             # children file, opened now (a constant path, no formatting) and read at the end.
             try:
@@ -518,6 +519,19 @@ def _killpg(pgid: int, sig: int) -> None:
     except OSError as exc:
         if exc.errno not in (errno.ESRCH, errno.EPERM):
             raise
+
+
+def _reseed() -> None:
+    """Give this fork random state of its own where a preloaded module holds a global one.
+
+    Python's `random` reseeds itself after a fork; numpy's global generator (np.random.rand,
+    np.random.shuffle) does not, so every step and datum forked from a zygote that imported
+    `numpy.random` would draw the same numbers. A step that seeds it explicitly still gets
+    its seed (it seeds after this)."""
+    numpy_random = sys.modules.get("numpy.random")
+    if numpy_random is not None:
+        with contextlib.suppress(Exception):
+            numpy_random.seed()
 
 
 def _kill(pid: int, sig: int) -> None:
