@@ -60,6 +60,11 @@ def test_busy_kernel_keeps_server_alive(culler_spawner: Spawner) -> None:
                     and msg["content"]["execution_state"] == "busy"):
                 break
         later = datetime.now(UTC) + timedelta(hours=1)
+        # The server learns the kernel is busy from the same status message, a moment after
+        # this client saw it: wait for the server's view, then it must hold.
+        deadline = time.monotonic() + 20
+        while idle_since(server, now=later) != later and time.monotonic() < deadline:
+            time.sleep(0.05)
         assert idle_since(server, now=later) == later
         assert cull_idle(culler_spawner, now=later) == []
         requests.post(f"{server.url}api/kernels/{kid}/interrupt", headers=auth(server),
