@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 
 
 def pid_alive(pid: int) -> bool:
@@ -21,3 +22,13 @@ def pid_alive(pid: int) -> bool:
     except PermissionError:
         return True  # someone else's process holds the pid
     return True
+
+
+def driver_alive(pid: int | None, host: str | None) -> bool:
+    """Whether the process `pid` on `host` that drives a run or a job still runs: no pid is
+    no driver; another host's processes cannot be seen, so such a driver is assumed alive."""
+    if pid is None:
+        return False
+    if host and host != socket.gethostname():
+        return True
+    return pid_alive(pid)

@@ -162,12 +162,10 @@ def print_run(client: Client, run: Run, *, console: Console | None = None) -> No
 
 def _driver_gone(run: Run) -> bool:
     """A Running run whose driver on this host has died (another host's cannot be seen)."""
-    import socket
+    from flowyard.processes import driver_alive
 
-    from flowyard.processes import pid_alive
-
-    return (run.state == "Running" and run.driver_pid is not None
-            and run.driver_host == socket.gethostname() and not pid_alive(run.driver_pid))
+    return run.state == "Running" and run.driver_pid is not None and not driver_alive(
+        run.driver_pid, run.driver_host)
 
 
 def steps_table(run: Run) -> Any:

@@ -37,7 +37,7 @@ from flowyard.data.refs import check_repo_name, suggest
 from flowyard.data.repo import DataStore
 from flowyard.data.transforms import Transforms, transform_source, transforms_for
 from flowyard.errors import Conflict, InvalidInput, NotFound, Problem, ResourceInvalid
-from flowyard.processes import pid_alive
+from flowyard.processes import driver_alive
 from flowyard.resources.data_pipeline import DataPipeline
 from flowyard.store.records import utcnow
 
@@ -302,13 +302,12 @@ class DataPipelines:
         machine rebooted): nothing will finish them, and a job left Running for good would
         read as still in progress. Their leftover work folders go too."""
         j = t.data_jobs
-        host = socket.gethostname()
         with self.ds.catalog.tx() as conn:
-            rows = conn.execute(select(j.c.id, j.c.driver_pid).where(
-                j.c.pipeline == name, j.c.state == "Running", j.c.driver_pid.is_not(None),
-                j.c.driver_host == host)).all()
-        for job_id, pid in rows:
-            if pid == os.getpid() or pid_alive(pid):
+            rows = conn.execute(select(j.c.id, j.c.driver_pid, j.c.driver_host).where(
+                j.c.pipeline == name, j.c.state == "Running",
+                j.c.driver_pid.is_not(None))).all()
+        for job_id, pid, host in rows:
+            if driver_alive(pid, host):
                 continue
             with self.ds.catalog.tx(write=True) as conn:
                 conn.execute(update(j).where(j.c.id == job_id, j.c.state == "Running").values(

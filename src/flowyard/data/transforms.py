@@ -1,18 +1,21 @@
-"""How a datum's transform runs: a warm fork for Python, a process of its own for a command.
+"""How a datum's transform runs: in a fork of a warm zygote, or in a process of its own.
 
-A job's Python transform (`module:function` or `file.py:function`) runs in forks of the
-pipeline engine's zygote (see flowyard.pipelines.engine.zygote): the zygote starts once per
-job and imports the third-party modules the transform's source names (pandas, scikit-learn,
-...), so each datum costs a fork (a few ms) instead of an interpreter start and those imports
-again (~30 ms bare, seconds with pandas). Every datum still gets its own process and process
-group, as a container would: a crash, `os._exit`, or a hang (killed at the datum timeout,
-with whatever it started) stays in that datum. A command transform (`cmd`), and a single
-datum run on its own (the Kubernetes step), run as a fresh process.
+A job's transform runs each datum in a fork of the pipeline engine's zygote (see
+flowyard.pipelines.engine.zygote), started once per job. For a Python transform
+(`module:function` or `file.py:function`) the zygote first imports the third-party modules
+its source names (pandas, scikit-learn, ...), so each datum costs a fork (a few ms) instead
+of an interpreter start and those imports again (~30 ms bare, seconds with pandas). Every
+datum still gets its own process and process group, as a container would: a crash,
+`os._exit`, or a hang (killed at the datum timeout, with whatever it started) stays in that
+datum. With FLOWYARD_DATUM_FORK=0, and for the single datum of a Kubernetes pod, each datum
+runs as a fresh process instead. Both ways call the same function on the same datum spec
+(executor.run_datum).
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import queue
 import signal
@@ -26,19 +29,10 @@ from typing import Any, Final, Protocol
 from flowyard.resources.data_pipeline import DataPipeline
 
 LOG_TAIL: Final = 2000
-_RUNNER: Final = """
-import importlib, os, runpy, sys
-from pathlib import Path
-target, _, func = sys.argv[1].rpartition(":")
-if target.endswith(".py"):
-    fn = runpy.run_path(target).get(func)
-else:
-    fn = getattr(importlib.import_module(target), func, None)
-if not callable(fn):
-    sys.exit(f"flowyard: datum failed: {target} defines no function {func!r}: the "
-             "transform must name a function of that file or module")
-fn(Path(os.environ["FLOWYARD_INPUT"]), Path(os.environ["FLOWYARD_OUTPUT"]))
-"""
+_RUNNER: Final = ("import json, sys\n"
+                  "from flowyard.pipelines.engine.executor import run_datum\n"
+                  "sys.exit(0 if run_datum(json.loads(sys.argv[1]))['ok'] else 1)\n")
+"""A fresh interpreter running one Python datum as a fork of the zygote would."""
 
 
 class Transforms(Protocol):
@@ -51,6 +45,16 @@ def _env(p: DataPipeline, inp: Path, out: Path) -> dict[str, str]:
     return {**p.spec.transform.env, "FLOWYARD_INPUT": str(inp), "FLOWYARD_OUTPUT": str(out)}
 
 
+def _datum_spec(p: DataPipeline, target: str | None, inp: Path, out: Path,
+                root: Path) -> dict[str, Any]:
+    """What executor.run_datum needs for one datum: the function (or the command), its
+    folders, its environment and where its imports are found."""
+    what: dict[str, Any] = ({"python": target} if target is not None
+                            else {"cmd": list(p.spec.transform.cmd or [])})
+    return {**what, "input": str(inp), "output": str(out), "cwd": str(root),
+            "env": _env(p, inp, out), "path": [os.getcwd()]}
+
+
 def _timed_out(p: DataPipeline) -> bytes:
     return f"\n[flowyard] datum timed out after {p.spec.datum_timeout}s and was killed\n".encode()
 
@@ -60,7 +64,7 @@ def _tail(log_path: Path) -> str:
 
 
 class ProcessTransforms:
-    """Each datum in a fresh process: `python -c <runner>` or the transform's command."""
+    """Each datum in a fresh process: `python -c <_RUNNER>`, or the transform's command."""
 
     def __init__(self, p: DataPipeline) -> None:
         self.p = p
@@ -68,9 +72,9 @@ class ProcessTransforms:
     def run(self, inp: Path, out: Path, root: Path, attempt: int) -> tuple[int, str]:
         tr = self.p.spec.transform
         env = {**os.environ, **_env(self.p, inp, out)}
-        env["PYTHONPATH"] = os.pathsep.join(x for x in (os.getcwd(), env.get("PYTHONPATH")) if x)
-        cmd = [sys.executable, "-c", _RUNNER, _absolute(tr.python)] if tr.python else list(
-            tr.cmd or [])
+        cmd = ([sys.executable, "-c", _RUNNER,
+                json.dumps(_datum_spec(self.p, _absolute(tr.python), inp, out, root))]
+               if tr.python else list(tr.cmd or []))
         log_path = root / "log.txt"
         with open(log_path, "wb") as log:
             log.write(f"--- attempt {attempt} ---\n".encode())   # as the forked runner writes
@@ -122,13 +126,8 @@ class WarmTransforms:
 
     def run(self, inp: Path, out: Path, root: Path, attempt: int) -> tuple[int, str]:
         log_path = root / "log.txt"
-        what: dict[str, Any] = ({"python": self.target} if self.target is not None
-                                else {"cmd": list(self.p.spec.transform.cmd or [])})
-        task = {
-            "datum": {**what, "input": str(inp), "output": str(out), "cwd": str(root),
-                      "env": _env(self.p, inp, out), "path": [os.getcwd()]},
-            "log": str(log_path), "attempt": attempt, "result": str(root / "result.json"),
-        }
+        task = {"datum": _datum_spec(self.p, self.target, inp, out, root),
+                "log": str(log_path), "attempt": attempt, "result": str(root / "result.json")}
         reports: queue.SimpleQueue[object] = queue.SimpleQueue()
         rid = self.pool.submit(task, reports.put, key=None)
         timeout = self.p.spec.datum_timeout

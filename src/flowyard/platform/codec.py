@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 from flowyard import errors
 from flowyard.errors import FlowyardError, Problem, ResourceInvalid
+from flowyard.store.values import replace_nonfinite
 
 R = TypeVar("R")
 
@@ -32,15 +33,7 @@ def json_safe(value: Any) -> Any:
     (strict parsers reject the bare `Infinity`/`NaN` tokens). The rule of every JSON
     Flowyard writes: `-o json` on the command line and the HTTP API's answers. A value that
     needs no change is returned as is."""
-    if isinstance(value, float):
-        if math.isfinite(value):
-            return value
-        return "NaN" if math.isnan(value) else NON_FINITE[value]
-    if isinstance(value, dict):
-        return {k: json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [json_safe(v) for v in value]
-    return value
+    return replace_nonfinite(value, lambda f: "NaN" if math.isnan(f) else NON_FINITE[f])
 
 
 def encode_record(record: Any) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -56,14 +57,21 @@ def _not_json(exc: Exception) -> InvalidInput:
     )
 
 
-def _mark_nonfinite(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return {NONFINITE: "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")}
+def replace_nonfinite(value: Any, replace: Callable[[float], Any]) -> Any:
+    """`value` (JSON-like data) with each non-finite float `f` replaced by `replace(f)`; the
+    walk behind both the store's marker objects and the strings of Flowyard's JSON output."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else replace(value)
     if isinstance(value, dict):
-        return {k: _mark_nonfinite(v) for k, v in value.items()}
+        return {k: replace_nonfinite(v, replace) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_mark_nonfinite(v) for v in value]
+        return [replace_nonfinite(v, replace) for v in value]
     return value
+
+
+def _mark_nonfinite(value: Any) -> Any:
+    return replace_nonfinite(value, lambda f: {NONFINITE: "nan" if math.isnan(f) else (
+        "inf" if f > 0 else "-inf")})
 
 
 def _unmark_nonfinite(obj: dict[str, Any]) -> Any:

@@ -8,11 +8,11 @@ process can inspect, cancel or resume a run.
 from __future__ import annotations
 
 import os
-import socket
 import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from flowyard import processes
 from flowyard.errors import Conflict, InvalidInput
 from flowyard.pipelines.engine._graph import dependencies, topological_order
 from flowyard.pipelines.engine.events import RunEvent
@@ -21,7 +21,6 @@ from flowyard.pipelines.engine.pool import ZygotePool
 from flowyard.pipelines.engine.preload import preload_modules
 from flowyard.pipelines.engine.scheduler import Context, RunDriver
 from flowyard.pipelines.validate import validate_parameters, validate_pipeline
-from flowyard.processes import pid_alive
 from flowyard.resources.pipeline import Pipeline, Step
 from flowyard.settings import Settings
 from flowyard.store.metadata import MetadataStore
@@ -181,9 +180,4 @@ def _resources(step: Step) -> dict[str, Any]:
 
 def driver_alive(run: RunRecord) -> bool:
     """Whether the process driving `run` still runs (assumed so when it is on another host)."""
-    if run.driver_pid is None:
-        return False
-    if run.driver_host and run.driver_host != socket.gethostname():
-        return True   # cannot see another host's processes: assume it lives
-    return pid_alive(run.driver_pid)
-    return True
+    return processes.driver_alive(run.driver_pid, run.driver_host)

@@ -363,8 +363,9 @@ def _uses_work(task: dict[str, Any]) -> bool:
 
 def run_datum(spec: dict[str, Any]) -> dict[str, Any]:
     """One datum of a data pipeline: call its `module:function` / `file.py:function` with
-    the input and output folders, as the fresh-process runner would (flowyard.data.transforms).
-    fds 1/2 already point at the datum's log."""
+    the input and output folders, or run its command (flowyard.data.transforms builds
+    `spec`). Called in a fork of the zygote, or in a fresh interpreter; fds 1/2 already
+    point at the datum's log."""
     result: dict[str, Any] = {"ok": False, "error": None}
     os.environ.update(spec["env"])
     for entry in reversed(spec["path"]):
