@@ -119,18 +119,26 @@ def test_cli_errors_name_the_value_and_the_fix(cli: Callable[..., Result], tmp_p
     assert bad.code == 2 and "Invalid input" in bad.err
 
 
-def test_cli_data_pipeline(cli: Callable[..., Result], tmp_path: Path) -> None:
+def _upper_pipeline(cli: Callable[..., Result], tmp_path: Path, name: str,
+                    repo: str) -> tuple[Path, Path]:
+    """Repo `repo` holding a.txt ("hello"), and the file of a DataPipeline `name` that
+    upper-cases it; returns the local a.txt and the pipeline file (not created yet)."""
     transforms = Path(__file__).parent / "transforms" / "upper.py"
-    cli("repo", "create", "raw")
+    cli("repo", "create", repo)
     f = tmp_path / "a.txt"
     f.write_text("hello")
-    cli("put", "raw@master:/a.txt", str(f))
-    spec = tmp_path / "shout.yaml"
+    cli("put", f"{repo}@master:/a.txt", str(f))
+    spec = tmp_path / f"{name}.yaml"
     spec.write_text(
-        "apiVersion: flowyard.dev/v1alpha1\nkind: DataPipeline\nmetadata: {name: shout}\n"
-        "spec:\n  input: {pfs: {repo: raw, glob: '/*'}}\n"
+        f"apiVersion: flowyard.dev/v1alpha1\nkind: DataPipeline\nmetadata: {{name: {name}}}\n"
+        f"spec:\n  input: {{pfs: {{repo: {repo}, glob: '/*'}}}}\n"
         f"  transform: {{python: '{transforms}:upper'}}\n"
     )
+    return f, spec
+
+
+def test_cli_data_pipeline(cli: Callable[..., Result], tmp_path: Path) -> None:
+    f, spec = _upper_pipeline(cli, tmp_path, "shout", "raw")
     assert cli("pipeline", "create", str(spec)).code == 0
     assert "shout" in cli("pipeline", "list").out
     run = cli("pipeline", "run", "shout")
@@ -156,17 +164,7 @@ def test_cli_data_pipeline(cli: Callable[..., Result], tmp_path: Path) -> None:
 
 def test_cli_refuses_changing_a_pipeline_output_repo_by_hand(
         cli: Callable[..., Result], tmp_path: Path) -> None:
-    transforms = Path(__file__).parent / "transforms" / "upper.py"
-    f = tmp_path / "a.txt"
-    f.write_text("hello")
-    cli("repo", "create", "images")
-    cli("put", "images@master:/a.txt", str(f))
-    spec = tmp_path / "pairs.yaml"
-    spec.write_text(
-        "apiVersion: flowyard.dev/v1alpha1\nkind: DataPipeline\nmetadata: {name: pairs}\n"
-        "spec:\n  input: {pfs: {repo: images, glob: '/*'}}\n"
-        f"  transform: {{python: '{transforms}:upper'}}\n"
-    )
+    _, spec = _upper_pipeline(cli, tmp_path, "pairs", "images")
     assert cli("pipeline", "create", str(spec)).code == 0
     assert cli("pipeline", "run", "pairs").code == 0
     head = json.loads(cli("log", "pairs@master", "-o", "json").out)[0]["id"]

@@ -318,6 +318,12 @@ async def test_a_data_pipeline_reads_and_writes_only_its_own_profile(site: Site)
             "secret"]
 
 
+COPY_PIPELINE = {"apiVersion": "flowyard.dev/v1alpha1", "kind": "DataPipeline",
+                 "metadata": {"name": "copy"},
+                 "spec": {"input": {"pfs": {"repo": "raw", "glob": "/*"}},
+                          "transform": {"cmd": ["true"]}}}
+
+
 async def test_reapplying_a_data_pipeline_keeps_the_status_its_controller_wrote(
         site: Site) -> None:
     # DataPipelines are checked by creating them in the data layer before the platform
@@ -326,10 +332,7 @@ async def test_reapplying_a_data_pipeline_keeps_the_status_its_controller_wrote(
     from flowyard.store.metadata import MetadataStore
 
     alice = await site.user("alice", profile="team-a")
-    body = {"apiVersion": "flowyard.dev/v1alpha1", "kind": "DataPipeline",
-            "metadata": {"name": "copy"},
-            "spec": {"input": {"pfs": {"repo": "raw", "glob": "/*"}},
-                     "transform": {"cmd": ["true"]}}}
+    body = COPY_PIPELINE
     url = f"{API}/namespaces/team-a/datapipelines/copy"
     async with site.client(alice) as a:
         await a.post(repos("team-a"), json={"name": "raw"})
@@ -352,10 +355,7 @@ async def test_reapplying_a_data_pipeline_keeps_the_status_its_controller_wrote(
 async def test_a_data_pipelines_output_repo_is_freed_when_the_pipeline_is_deleted(
         site: Site) -> None:
     alice = await site.user("alice", profile="team-a")
-    body = {"apiVersion": "flowyard.dev/v1alpha1", "kind": "DataPipeline",
-            "metadata": {"name": "copy"},
-            "spec": {"input": {"pfs": {"repo": "raw", "glob": "/*"}},
-                     "transform": {"cmd": ["true"]}}}
+    body = COPY_PIPELINE
     async with site.client(alice) as a:
         await a.post(repos("team-a"), json={"name": "raw"})
         made = await a.put(f"{API}/namespaces/team-a/datapipelines/copy", json=body)

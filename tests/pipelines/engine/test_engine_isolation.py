@@ -13,6 +13,7 @@ from engine_helpers import pipeline, py, step_map
 
 from flowyard.pipelines.engine import Engine
 from flowyard.processes import pid_alive
+from flowyard.resources.pipeline import Pipeline
 from flowyard.settings import Settings
 from flowyard.store.metadata import MetadataStore
 from flowyard.store.objects import ObjectStore
@@ -81,17 +82,24 @@ def test_timeout_kills_what_the_step_started_in_a_session_of_its_own(
     assert steps["w"].outputs == {"Output": True}, "killed only once no step ran"
 
 
+def _runs_and_leaves_nothing(engine: Engine, metadata: MetadataStore, p: Pipeline,
+                             pid_file: Path) -> None:
+    """`p` succeeds; the sleep its step `s` started (pid in `pid_file`) is gone once `s`
+    ended, and step `w` (the watcher) saw it alive while it was still running."""
+    run = engine.run(p)
+    assert run.state == "Succeeded"
+    sleeper = int(pid_file.read_text())
+    assert _wait_gone(sleeper), f"sleep {sleeper} outlived its step"
+    assert step_map(metadata, run.id)["w"].outputs == {"Output": True}
+
+
 def test_a_finished_step_leaves_nothing_running_in_another_session(
         engine: Engine, metadata: MetadataStore, tmp_path: Path) -> None:
     pid_file = tmp_path / "sleeper.pid"
     p = pipeline("session-done", {"spawn": _session_sleeper(pid_file, hang=False),
                                   "watch": _watcher(pid_file)},
                  [{"name": "s", "component": "spawn"}, {"name": "w", "component": "watch"}])
-    run = engine.run(p)
-    assert run.state == "Succeeded"
-    sleeper = int(pid_file.read_text())
-    assert _wait_gone(sleeper), f"sleep {sleeper} (own session) outlived its step"
-    assert step_map(metadata, run.id)["w"].outputs == {"Output": True}
+    _runs_and_leaves_nothing(engine, metadata, p, pid_file)
 
 
 def test_what_a_thread_of_the_step_left_running_is_killed_too(
@@ -112,11 +120,7 @@ def test_what_a_thread_of_the_step_left_running_is_killed_too(
     """)
     p = pipeline("thread-child", {"spawn": spawn, "watch": _watcher(pid_file)},
                  [{"name": "s", "component": "spawn"}, {"name": "w", "component": "watch"}])
-    run = engine.run(p)
-    assert run.state == "Succeeded"
-    sleeper = int(pid_file.read_text())
-    assert _wait_gone(sleeper), f"sleep {sleeper} outlived its step"
-    assert step_map(metadata, run.id)["w"].outputs == {"Output": True}
+    _runs_and_leaves_nothing(engine, metadata, p, pid_file)
 
 
 def _daemon(pid_file: Path) -> dict[str, object]:
@@ -146,7 +150,6 @@ from flowyard.settings import Settings
 from flowyard.store.metadata import MetadataStore
 from flowyard.store.objects import ObjectStore
 from flowyard.pipelines.engine import Engine
-from flowyard.settings import Settings
 s = Settings(home=sys.argv[1])
 engine = Engine(MetadataStore.from_settings(s), ObjectStore.from_settings(s), s, workers=2)
 engine.execute(sys.argv[2])
